@@ -1,0 +1,1 @@
+"""reachprobe analysis: results -> episodes, unblocking windows, reports."""

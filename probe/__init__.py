@@ -1,0 +1,3 @@
+"""reachprobe: network reachability measurement probe."""
+
+__version__ = "0.1.0"

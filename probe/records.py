@@ -1,0 +1,165 @@
+"""Typed records that cross module boundaries.
+
+Measurement code produces *step records* (one per attempt of one network operation); the verdict
+engine reads them; the results writer serialises them. They are plain dataclasses so they are cheap
+to build in the hot path and trivially turned into the JSON of a results line (``to_dict``).
+
+Timing fields: ``t0`` is seconds since the start of the target's measurement, ``duration_ms`` the
+wall time of the attempt. ``failure`` is ``None`` on success, otherwise one of OONI's failure strings
+(see :mod:`probe.failures`), never raw exception text; ``error_detail`` keeps the raw text for
+debugging only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SCHEMA = "reachprobe/1"
+
+Status = Literal["ok", "blocked", "down", "outage", "flaky", "inconclusive"]
+STATUSES: tuple[str, ...] = ("ok", "blocked", "down", "outage", "flaky", "inconclusive")
+Layer = Literal["dns", "tcp", "tls", "http"]
+
+
+class _Record:
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass(slots=True)
+class DNSAttempt(_Record):
+    """One DNS query (one name, one type, one resolver)."""
+
+    attempt: int
+    query: str
+    qtype: str  # "A" | "AAAA"
+    resolver: str  # "system" or "IP[:port]" as given with --resolver
+    resolver_address: str | None  # the server actually asked (for "system": first of resolv.conf)
+    transport: str  # "udp" | "tcp"
+    t0: float
+    duration_ms: float
+    failure: str | None
+    rcode: str | None = None  # "NOERROR", "NXDOMAIN", "SERVFAIL", ...
+    answers: list[str] = field(default_factory=list)  # addresses only, in answer order
+    cnames: list[str] = field(default_factory=list)
+    ttl: int | None = None
+    error_detail: str | None = None
+
+
+@dataclass(slots=True)
+class TCPAttempt(_Record):
+    """One TCP connect to ip:port."""
+
+    attempt: int
+    ip: str
+    port: int
+    t0: float
+    duration_ms: float
+    failure: str | None
+    hostname: str | None = None  # the name the IP came from, None for fixed endpoints
+    error_detail: str | None = None
+
+
+@dataclass(slots=True)
+class TLSAttempt(_Record):
+    """One TLS handshake to ip:port with a given SNI.
+
+    ``control`` marks the harmless-SNI handshake made to the same IP after a failure with the
+    target's SNI: ``failure is None`` there while the target SNI failed is the SNI-filtering signature.
+    Control handshakes do not validate the certificate (only "did the handshake complete" matters).
+    """
+
+    attempt: int
+    ip: str
+    port: int
+    sni: str
+    t0: float
+    duration_ms: float
+    failure: str | None
+    control: bool = False
+    cert_valid: bool | None = None  # validated against the system store / --ca-bundle
+    tls_version: str | None = None
+    cipher: str | None = None
+    cert_subject: str | None = None
+    cert_issuer: str | None = None
+    cert_not_after: str | None = None
+    cert_sha256: str | None = None
+    error_detail: str | None = None
+
+
+@dataclass(slots=True)
+class HTTPRedirect(_Record):
+    url: str
+    status: int
+
+
+@dataclass(slots=True)
+class HTTPAttempt(_Record):
+    """One HTTP GET of a URL with its redirect chain (bounded)."""
+
+    attempt: int
+    url: str
+    t0: float
+    duration_ms: float
+    failure: str | None
+    final_url: str | None = None
+    status: int | None = None
+    redirects: list[HTTPRedirect] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    title: str | None = None
+    body_length: int | None = None  # bytes read (capped)
+    body_truncated: bool = False
+    body_sha256: str | None = None
+    body_head: str | None = None  # first bytes of the body as text, kept as evidence
+    throughput_bps: float | None = None  # body bytes per second of the body download
+    ttfb_ms: float | None = None
+    # Blockpage fingerprints matched against the *whole* body (not only body_head), filled in by the
+    # runner before the body is dropped; each item {"name": str, "pattern": str, "location": str}.
+    fingerprints: list[dict[str, str]] = field(default_factory=list)
+    error_detail: str | None = None
+
+
+@dataclass(slots=True)
+class InjectAttempt(_Record):
+    """Raw DNS query whose every response in a window is collected (on-path injection check)."""
+
+    attempt: int
+    query: str
+    resolver: str
+    t0: float
+    duration_ms: float
+    failure: str | None
+    skipped: str | None = None  # reason the check could not run (e.g. no CAP_NET_RAW)
+    responses: list[dict[str, Any]] = field(default_factory=list)  # {"src","ttl","ip_id","answers","rcode","delay_ms"}
+    error_detail: str | None = None
+
+
+@dataclass(slots=True)
+class Steps(_Record):
+    dns: list[DNSAttempt] = field(default_factory=list)
+    tcp: list[TCPAttempt] = field(default_factory=list)
+    tls: list[TLSAttempt] = field(default_factory=list)
+    http: list[HTTPAttempt] = field(default_factory=list)
+    inject: list[InjectAttempt] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Verdict(_Record):
+    status: str  # one of STATUSES
+    layer: str | None = None
+    method: str | None = None
+    rule: str | None = None
+    confidence: float = 0.0
+    confirmed: bool = False
+    reason: str | None = None  # one human sentence: why this verdict
+
+
+@dataclass(slots=True)
+class Vantage(_Record):
+    """Where the measurement was taken from. Never holds the vantage's public IP."""
+
+    id: str
+    asn: int | None = None
+    cc: str | None = None
+    network: str | None = None

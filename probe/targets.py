@@ -1,0 +1,118 @@
+"""targets.yaml: the model of what to measure, validated on load.
+
+File shape (see the shipped ``targets.yaml``)::
+
+    version: 1
+    platforms:
+      facebook:
+        asns: [32934]
+        prefixes: ["31.13.24.0/21", ...]          # optional, for offline authenticity checks
+        targets:
+          - name: facebook-web
+            kind: web                              # web | endpoint
+            urls: ["https://www.facebook.com/"]
+            dns: ["www.facebook.com"]              # optional; default: the hosts of urls/endpoints
+            tls_name: www.facebook.com             # optional; default: the host of the URL
+      telegram:
+        asns: [62041, 59930, 44907]
+        targets:
+          - name: telegram-dc1
+            kind: endpoint
+            endpoints: ["149.154.175.50:443"]
+    canaries:
+      - name: canary-example
+        scope: international                       # domestic | international
+        urls: ["https://www.example.org/"]
+
+Errors are raised as :class:`TargetsError`, whose message names the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+# Platforms the probe knows. An unknown key in targets.yaml is an error (a typo such as "facebok"
+# would otherwise silently create a platform nobody analyses). "other" holds imported URLs that
+# belong to no listed platform.
+KNOWN_PLATFORMS: tuple[str, ...] = (
+    "facebook",
+    "twitter",
+    "telegram",
+    "instagram",
+    "youtube",
+    "whatsapp",
+    "signal",
+    "tiktok",
+    "wikipedia",
+    "google",
+    "other",
+)
+CANARY_PLATFORM = "canary"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    host: str  # IP literal or name
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    platform: str  # a KNOWN_PLATFORMS key, or "canary"
+    name: str  # unique in the file
+    kind: Literal["web", "endpoint", "canary"]
+    urls: tuple[str, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()
+    dns_names: tuple[str, ...] = ()  # names to resolve (defaulted from urls/endpoints on load)
+    scope: Literal["domestic", "international"] | None = None  # canaries only
+    tls_name: str | None = None
+    expected_asns: tuple[int, ...] = ()
+    expected_prefixes: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    line: int | None = None  # line in the targets file, for messages
+
+    @property
+    def is_canary(self) -> bool:
+        return self.kind == "canary"
+
+    def url_hosts(self) -> list[str]:
+        return [urlsplit(u).hostname or "" for u in self.urls]
+
+
+@dataclass(slots=True)
+class TargetSet:
+    path: Path
+    targets: list[Target] = field(default_factory=list)
+
+    @property
+    def canaries(self) -> list[Target]:
+        return [t for t in self.targets if t.is_canary]
+
+    def platforms(self) -> list[str]:
+        return sorted({t.platform for t in self.targets})
+
+
+class TargetsError(Exception):
+    """A targets file that cannot be used. ``str()`` is the message to show the user."""
+
+    def __init__(self, path: str | Path, line: int | None, field: str | None, message: str):
+        self.path = str(path)
+        self.line = line
+        self.field = field
+        self.message = message
+        where = self.path + (f":{line}" if line else "")
+        what = f" {field}:" if field else ""
+        super().__init__(f"{where}:{what} {message}")
+
+
+def load_targets(path: str | Path) -> TargetSet:
+    """Read and validate a targets file. Raises TargetsError naming file, line and field."""
+    from probe.targets_load import load  # the YAML/pydantic machinery lives apart from the model
+
+    return load(Path(path))
