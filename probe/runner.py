@@ -1,0 +1,299 @@
+"""The runner: measures targets (DNS → TCP → TLS → HTTP), judges them, and writes results lines.
+
+Data flows one way: targets → step records (probe.measure) → verdicts (probe.verdict, pure) →
+results lines (probe.results). Concurrency is bounded by a semaphore over targets; every step has
+its own timeout and every target a deadline, so one hanging target never holds up a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from probe import __version__
+from probe.fingerprints import FingerprintDB
+from probe.measure import dns as mdns
+from probe.measure import http as mhttp
+from probe.measure import tcp as mtcp
+from probe.measure import tls as mtls
+from probe.records import Steps, Vantage, Verdict
+from probe.results import ResultsWriter, make_record, new_id, utc_now
+from probe.targets import Target
+from probe.verdict import RunContext, canary_health, classify
+
+R = TypeVar("R")
+
+
+@dataclass(slots=True)
+class RunConfig:
+    vantage: Vantage
+    results_dir: Path | None = Path("results")
+    resolvers: tuple[str, ...] = ()  # extra resolvers ("IP" or "IP:port") besides the system one
+    system_resolver: bool = True
+    resolv_conf: str = "/etc/resolv.conf"
+    ca_bundle: str | None = None
+    concurrency: int = 8
+    timeout: float = 10.0  # per step attempt
+    target_deadline: float = 90.0  # per target, all steps and retries included
+    retries: int = 2  # extra attempts for a failed step
+    backoff: float = 0.5  # seconds before the first retry, doubled each time
+    max_ips_per_name: int = 4
+    ipv6: bool = False  # connect to IPv6 answers too (DNS always asks AAAA)
+    max_redirects: int = 10
+    max_body: int = 262144
+    control_sni: str = "example.com"
+    fingerprints: FingerprintDB = field(default_factory=FingerprintDB.default)
+
+
+@dataclass(slots=True)
+class TargetResult:
+    target: Target
+    steps: Steps
+    measured_at: datetime
+    deadline_exceeded: bool = False
+    verdict: Verdict | None = None
+
+
+@dataclass(slots=True)
+class RunSummary:
+    run_id: str
+    results: list[TargetResult]
+    records: list[dict[str, Any]]
+    written_to: Path | None
+    elapsed_s: float
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """platform -> status -> count."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self.results:
+            status = r.verdict.status if r.verdict else "inconclusive"
+            per = out.setdefault(r.target.platform, {})
+            per[status] = per.get(status, 0) + 1
+        return out
+
+
+async def _with_retries(make: Callable[[int], Awaitable[R]], retries: int, backoff: float) -> list[R]:
+    """Run attempt 1..retries+1 until one succeeds; every attempt is kept as evidence."""
+    attempts: list[R] = []
+    for n in range(1, retries + 2):
+        rec = await make(n)
+        attempts.append(rec)
+        if rec.failure is None or n > retries:  # type: ignore[attr-defined]
+            break
+        await asyncio.sleep(backoff * (2 ** (n - 1)))
+    return attempts
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def _default_port(url: str) -> tuple[str, int, str]:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.hostname or "", port, parts.scheme
+
+
+class Runner:
+    def __init__(self, cfg: RunConfig, on_target_done: Callable[[TargetResult], None] | None = None):
+        self.cfg = cfg
+        self.on_target_done = on_target_done
+        specs = [mdns.ResolverSpec.system(cfg.resolv_conf)] if cfg.system_resolver else []
+        specs += [mdns.ResolverSpec.parse(r) for r in cfg.resolvers]
+        self.resolvers = specs
+        self.backend = mhttp.PinnedBackend()
+
+    # -- measuring ---------------------------------------------------------------------------
+    async def measure_all(self, targets: list[Target]) -> list[TargetResult]:
+        sem = asyncio.Semaphore(max(1, self.cfg.concurrency))
+        verify = mtls.verifying_context(self.cfg.ca_bundle)
+        async with mhttp.make_client(verify, timeout=self.cfg.timeout, backend=self.backend,
+                                     max_connections=max(10, self.cfg.concurrency * 4)) as client:
+
+            async def one(t: Target) -> TargetResult:
+                async with sem:
+                    res = await self.measure_target(t, client)
+                if self.on_target_done:
+                    self.on_target_done(res)
+                return res
+
+            return list(await asyncio.gather(*(one(t) for t in targets)))
+
+    async def measure_target(self, target: Target, client) -> TargetResult:
+        res = TargetResult(target=target, steps=Steps(), measured_at=utc_now())
+        t_origin = time.monotonic()
+        try:
+            async with asyncio.timeout(self.cfg.target_deadline):
+                await self._measure_into(target, res.steps, client, t_origin)
+        except TimeoutError:
+            # Steps finished so far are kept; the verdict sees the deadline through this flag.
+            res.deadline_exceeded = True
+        return res
+
+    async def _measure_into(self, target: Target, steps: Steps, client, t_origin: float) -> None:
+        cfg = self.cfg
+
+        async def retried(make):
+            return await _with_retries(make, cfg.retries, cfg.backoff)
+
+        # 1. DNS: every name, A and AAAA, every resolver.
+        jobs = []
+        for name in target.dns_names:
+            for qtype in ("A", "AAAA"):
+                for spec in self.resolvers:
+                    jobs.append(retried(lambda a, n=name, q=qtype, s=spec: mdns.lookup(
+                        n, q, s, timeout=cfg.timeout, attempt=a, t_origin=t_origin)))
+        for attempts in await asyncio.gather(*jobs):
+            steps.dns.extend(attempts)
+        addresses = self._addresses(steps)
+
+        # 2. TCP: each address of each URL host and each fixed endpoint.
+        conns: dict[tuple[str, int], str | None] = {}
+        for url in target.urls:
+            host, port, _ = _default_port(url)
+            for ip in ([host] if _is_ip(host) else addresses.get(host, [])):
+                conns.setdefault((ip, port), None if _is_ip(host) else host)
+        for ep in target.endpoints:
+            for ip in ([ep.host] if _is_ip(ep.host) else addresses.get(ep.host, [])):
+                conns.setdefault((ip, ep.port), None if _is_ip(ep.host) else ep.host)
+        tcp_lists = await asyncio.gather(*(retried(lambda a, ip=ip, port=port, h=h: mtcp.connect(
+            ip, port, timeout=cfg.timeout, attempt=a, t_origin=t_origin, hostname=h))
+            for (ip, port), h in conns.items()))
+        tcp_ok: set[tuple[str, int]] = set()
+        for attempts in tcp_lists:
+            steps.tcp.extend(attempts)
+            if any(a.failure is None for a in attempts):
+                tcp_ok.add((attempts[0].ip, attempts[0].port))
+
+        # 3. TLS for https URLs, on addresses whose TCP connect worked.
+        tls_jobs = []
+        for url in target.urls:
+            host, port, scheme = _default_port(url)
+            if scheme != "https":
+                continue
+            sni = target.tls_name or host
+            for ip in ([host] if _is_ip(host) else addresses.get(host, [])):
+                if (ip, port) in tcp_ok:
+                    tls_jobs.append(self._tls_with_control(ip, port, sni, t_origin))
+        seen: set[tuple[str, int, str]] = set()
+        for attempts in await asyncio.gather(*tls_jobs):
+            key = (attempts[0].ip, attempts[0].port, attempts[0].sni)
+            if key not in seen:
+                seen.add(key)
+                steps.tls.extend(attempts)
+
+        # 4. HTTP GET of each URL whose host resolved somewhere (else there is nothing to fetch),
+        # to the first address recorded for it (the system resolver's, when it answered).
+        inspect = self._inspector()
+        http_jobs = []
+        for url in target.urls:
+            host, _, _ = _default_port(url)
+            if not _is_ip(host) and addresses.get(host):
+                self.backend.pins[host.lower()] = addresses[host][0]
+            if _is_ip(host) or addresses.get(host):
+                http_jobs.append(retried(lambda a, u=url: mhttp.fetch(
+                    client, u, timeout=cfg.timeout, attempt=a, t_origin=t_origin,
+                    max_redirects=cfg.max_redirects, max_body=cfg.max_body, inspect_body=inspect)))
+        for attempts in await asyncio.gather(*http_jobs):
+            steps.http.extend(attempts)
+
+    async def _tls_with_control(self, ip: str, port: int, sni: str, t_origin: float):
+        cfg = self.cfg
+        attempts = await _with_retries(lambda a: mtls.handshake(
+            ip, port, sni, timeout=cfg.timeout, attempt=a, t_origin=t_origin, ca_bundle=cfg.ca_bundle),
+            cfg.retries, cfg.backoff)
+        last = attempts[-1]
+        if last.failure is not None and last.cert_valid is None and cfg.control_sni and cfg.control_sni != sni:
+            # The handshake itself failed (reset, timeout, EOF): does the same IP complete one for a
+            # harmless name? If so the filter keys on the SNI, not the address.
+            attempts.append(await mtls.handshake(ip, port, cfg.control_sni, timeout=cfg.timeout, attempt=1,
+                                                 t_origin=t_origin, control=True))
+        return attempts
+
+    def _addresses(self, steps: Steps) -> dict[str, list[str]]:
+        """host -> addresses to connect to: answers of every resolver, system resolver's first."""
+        out: dict[str, list[str]] = {}
+        for a in sorted(steps.dns, key=lambda a: a.resolver != mdns.SYSTEM):
+            if a.failure is not None or (a.qtype == "AAAA" and not self.cfg.ipv6):
+                continue
+            lst = out.setdefault(a.query, [])
+            for ip in a.answers:
+                if ip not in lst and len(lst) < self.cfg.max_ips_per_name:
+                    lst.append(ip)
+        return out
+
+    def _inspector(self):
+        db = self.cfg.fingerprints
+        match_headers = getattr(db, "match_headers", None)
+
+        def inspect(text: str, headers: dict[str, str]) -> list[dict[str, str]]:
+            found = db.match_body(text)
+            if match_headers is not None:
+                found = found + match_headers(headers)
+            return found
+
+        return inspect
+
+    # -- judging -----------------------------------------------------------------------------
+    def judge(self, results: list[TargetResult]) -> RunContext:
+        canaries = [(r.target, r.steps) for r in results if r.target.is_canary]
+        rates = [a.throughput_bps for _, s in canaries for a in s.http
+                 if a.failure is None and a.throughput_bps]
+        ctx = RunContext(health=canary_health(canaries),
+                         canary_throughput_bps=statistics.median(rates) if rates else None)
+        for r in results:
+            r.verdict = classify(r.target, r.steps, ctx)
+        return ctx
+
+    def records(self, results: list[TargetResult], run_id: str, ctx: RunContext) -> list[dict[str, Any]]:
+        health = ctx.health
+        controls = {
+            "canaries": {"domestic_ok": health.domestic_ok, "domestic_total": health.domestic_total,
+                         "international_ok": health.international_ok,
+                         "international_total": health.international_total},
+            "canary_throughput_bps": ctx.canary_throughput_bps,
+        }
+        config = {"resolvers": [s.label for s in self.resolvers], "timeout": self.cfg.timeout,
+                  "retries": self.cfg.retries, "ca_bundle": bool(self.cfg.ca_bundle),
+                  "control_sni": self.cfg.control_sni}
+        out = []
+        for r in results:
+            target = {"platform": r.target.platform, "name": r.target.name, "kind": r.target.kind}
+            if r.target.scope:
+                target["scope"] = r.target.scope
+            assert r.verdict is not None
+            out.append(make_record(
+                run_id=run_id, measured_at=r.measured_at, vantage=self.cfg.vantage.to_dict(),
+                software_version=__version__, target=target, steps=r.steps.to_dict(),
+                verdict=r.verdict.to_dict(),
+                extra={"deadline_exceeded": r.deadline_exceeded, "controls": controls, "config": config},
+            ))
+        return out
+
+
+def run_once(cfg: RunConfig, targets: list[Target],
+             on_target_done: Callable[[TargetResult], None] | None = None) -> RunSummary:
+    """Measure every target once, judge, and append the lines to the results directory."""
+    started = time.monotonic()
+    runner = Runner(cfg, on_target_done)
+    run_id = new_id()
+    results = asyncio.run(runner.measure_all(targets))
+    ctx = runner.judge(results)
+    records = runner.records(results, run_id, ctx)
+    written = None
+    if cfg.results_dir is not None:
+        written = ResultsWriter(cfg.results_dir).append_many(records)
+    return RunSummary(run_id=run_id, results=results, records=records, written_to=written,
+                      elapsed_s=time.monotonic() - started)
