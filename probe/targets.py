@@ -30,9 +30,10 @@ Errors are raised as :class:`TargetsError`, whose message names the file, the li
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 # Platforms the probe knows. An unknown key in targets.yaml is an error (a typo such as "facebok"
@@ -84,6 +85,21 @@ class Target:
     def url_hosts(self) -> list[str]:
         return [urlsplit(u).hostname or "" for u in self.urls]
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe description (for `targets list --format json` and the `target` of results lines)."""
+        return {
+            "platform": self.platform,
+            "name": self.name,
+            "kind": self.kind,
+            "urls": list(self.urls),
+            "endpoints": [str(e) for e in self.endpoints],
+            "dns_names": list(self.dns_names),
+            "scope": self.scope,
+            "tls_name": self.tls_name,
+            "expected_asns": list(self.expected_asns),
+            "expected_prefixes": [str(p) for p in self.expected_prefixes],
+        }
+
 
 @dataclass(slots=True)
 class TargetSet:
@@ -101,14 +117,31 @@ class TargetSet:
 class TargetsError(Exception):
     """A targets file that cannot be used. ``str()`` is the message to show the user."""
 
-    def __init__(self, path: str | Path, line: int | None, field: str | None, message: str):
+    def __init__(
+        self,
+        path: str | Path,
+        line: int | None,
+        field: str | None,
+        message: str,
+        *,
+        more: Sequence[TargetsError] = (),
+    ):
         self.path = str(path)
         self.line = line
         self.field = field
         self.message = message
+        # Further problems found in the same file (the loader reports the earliest one first);
+        # `reachprobe targets check` prints them all.
+        self.more: tuple[TargetsError, ...] = tuple(more)
         where = self.path + (f":{line}" if line else "")
         what = f" {field}:" if field else ""
-        super().__init__(f"{where}:{what} {message}")
+        tail = f" (+{len(self.more)} more problem{'s' if len(self.more) > 1 else ''})" if self.more else ""
+        super().__init__(f"{where}:{what} {message}{tail}")
+
+    def all_messages(self) -> list[str]:
+        """One line per problem: this one, then the others (without the "+N more" tail)."""
+        first = TargetsError(self.path, self.line, self.field, self.message)
+        return [str(first)] + [str(e) for e in self.more]
 
 
 def load_targets(path: str | Path) -> TargetSet:

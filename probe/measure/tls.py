@@ -56,11 +56,50 @@ def _fill_cert(rec: TLSAttempt, sslobj: ssl.SSLObject | None) -> None:
             rec.cert_issuer = _name(info.get("issuer", ())) or None
 
 
-async def _handshake(ip: str, port: int, sni: str, ctx: ssl.SSLContext, timeout: float):
+class _Session:
+    """A TLS client handshake driven over a plain asyncio stream through memory BIOs.
+
+    asyncio's own SSL transport reports a FIN during the handshake as ConnectionResetError, which
+    would make a censor that closes cleanly look like one that resets. Driving the handshake here
+    keeps the socket's own signal: a RST raises ConnectionResetError from the read, a FIN reads b"".
+    """
+
+    def __init__(self, writer: asyncio.StreamWriter, sslobj: ssl.SSLObject):
+        self.writer = writer
+        self.sslobj = sslobj
+
+    def get_extra_info(self, name: str):
+        return self.sslobj if name == "ssl_object" else self.writer.get_extra_info(name)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def _handshake(ip: str, port: int, sni: str, ctx: ssl.SSLContext, timeout: float) -> _Session:
     async with asyncio.timeout(timeout):
-        _, writer = await asyncio.open_connection(ip, port, ssl=ctx, server_hostname=sni,
-                                                  ssl_handshake_timeout=timeout)
-    return writer
+        reader, writer = await asyncio.open_connection(ip, port)
+        try:
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            sslobj = ctx.wrap_bio(incoming, outgoing, server_side=False, server_hostname=sni)
+            while True:
+                try:
+                    sslobj.do_handshake()
+                    done = True
+                except ssl.SSLWantReadError:
+                    done = False
+                pending = outgoing.read()
+                if pending:
+                    writer.write(pending)
+                    await writer.drain()
+                if done:
+                    return _Session(writer, sslobj)
+                data = await reader.read(65536)
+                if not data:
+                    raise EOFError("connection closed during the TLS handshake")
+                incoming.write(data)
+        except BaseException:
+            writer.close()
+            raise
 
 
 async def handshake(ip: str, port: int, sni: str, *, timeout: float, attempt: int, t_origin: float,

@@ -44,8 +44,71 @@ def _guard(name):
     return guarded
 
 
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    # A name lookup goes to the host's real resolver: only literals and localhost are allowed.
+    text = host.decode() if isinstance(host, bytes) else host
+    if text is not None and not _is_loopback((text,)):
+        raise NonLoopbackConnection(f"unit test tried to resolve or reach {text!r} (only loopback is allowed)")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch):
     for name in _real:
         monkeypatch.setattr(socket.socket, name, _guard(name))
+    monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
     yield
+
+
+# ------------------------------------------------------------------ loopback servers for the suite
+from tests.unit.servers import DNSServer, HTTPServer, RawListener, ZoneEntry, make_pki  # noqa: E402
+
+TEST_NAMES = ["ok.test", "www.ok.test", "blocked.test", "other.test"]
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    return make_pki(tmp_path_factory.mktemp("pki"), TEST_NAMES)
+
+
+@pytest.fixture
+def https_server(pki):
+    with HTTPServer(pki) as srv:
+        yield srv
+
+
+@pytest.fixture
+def http_server():
+    with HTTPServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def raw_listener():
+    started = []
+
+    def start(mode: str) -> RawListener:
+        lst = RawListener(mode).__enter__()
+        started.append(lst)
+        return lst
+
+    yield start
+    for lst in started:
+        lst.__exit__(None, None, None)
+
+
+@pytest.fixture
+def dns_server():
+    started = []
+
+    def start(zone: dict[str, ZoneEntry]) -> DNSServer:
+        srv = DNSServer(zone).__enter__()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.__exit__(None, None, None)
