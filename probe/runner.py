@@ -80,13 +80,19 @@ class RunSummary:
         return out
 
 
+# A resolver's NOERROR-without-records is a definitive answer (a name with no IPv6, say), not a glitch
+# that a retry could clear. Every other failure is retried: a blocking signature must reproduce.
+NOT_RETRIED = frozenset({"dns_no_answer"})
+
+
 async def _with_retries(make: Callable[[int], Awaitable[R]], retries: int, backoff: float) -> list[R]:
     """Run attempt 1..retries+1 until one succeeds; every attempt is kept as evidence."""
     attempts: list[R] = []
     for n in range(1, retries + 2):
         rec = await make(n)
         attempts.append(rec)
-        if rec.failure is None or n > retries:  # type: ignore[attr-defined]
+        failure = rec.failure  # type: ignore[attr-defined]
+        if failure is None or failure in NOT_RETRIED or n > retries:
             break
         await asyncio.sleep(backoff * (2 ** (n - 1)))
     return attempts

@@ -25,6 +25,7 @@ File shape (see the shipped ``targets.yaml``)::
         urls: ["https://www.example.org/"]
 
 Errors are raised as :class:`TargetsError`, whose message names the file, the line and the field.
+The full format (per-target ``asns``/``prefixes`` overrides, canary rules) is in docs/targets.md.
 """
 
 from __future__ import annotations

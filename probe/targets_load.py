@@ -394,6 +394,19 @@ def _allowed_fields(loc: Loc) -> list[str]:
     return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
 
 
+# Spellings people plausibly write for a field (names from the Target record, singulars, synonyms)
+# that are too far from the real name for difflib to suggest.
+_FIELD_ALIASES = {
+    "dns_names": "dns",
+    "url": "urls",
+    "endpoint": "endpoints",
+    "tls": "tls_name",
+    "sni": "tls_name",
+    "expected_asns": "asns",
+    "expected_prefixes": "prefixes",
+}
+
+
 def _describe(value: Any) -> str:
     if value is None:
         return "nothing (null)"
@@ -417,8 +430,12 @@ def _message(err: dict[str, Any]) -> str:
     if kind == "extra_forbidden":
         field = str(loc[-1])
         allowed = _allowed_fields(loc[:-1])
-        close = difflib.get_close_matches(field, allowed, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        if len(loc) == 1 and field == "targets":
+            hint = "; targets go under platforms.<platform>.targets"
+        else:
+            close = [_FIELD_ALIASES[field]] if _FIELD_ALIASES.get(field) in allowed else []
+            close = close or difflib.get_close_matches(field, allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
         return f"unknown field {field!r}{hint} (allowed: {', '.join(allowed)})"
     if kind == "value_error":
         return str(err["ctx"]["error"])
@@ -537,10 +554,11 @@ def _parse_yaml(path: Path, text: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "cannot parse"
-        context = ""
-        if exc.context and exc.problem and exc.context_mark:
-            context = f" ({exc.context} at line {exc.context_mark.line + 1})"
-        raise TargetsError(path, line, None, f"invalid YAML: {problem}{context}") from None
+        if exc.context and exc.problem and exc.problem.startswith("but "):
+            problem = f"{exc.context}, {exc.problem}"  # PyYAML splits such sentences in two
+        elif exc.context and exc.problem and exc.context_mark:
+            problem += f" ({exc.context} at line {exc.context_mark.line + 1})"
+        raise TargetsError(path, line, None, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise TargetsError(path, None, None, f"invalid YAML: {exc}") from None
 

@@ -34,7 +34,8 @@ class ZoneEntry:
 
 
 class DNSServer:
-    def __init__(self, zone: dict[str, ZoneEntry]):
+    def __init__(self, zone: dict[str, ZoneEntry], delay: float = 0.0):
+        self.delay = delay  # seconds before each reply: a simulated round trip
         self.zone = {k.lower().rstrip("."): v for k, v in zone.items()}
         self.queries: list[tuple[str, str]] = []
         self._seen: dict[str, int] = {}
@@ -43,6 +44,8 @@ class DNSServer:
         class Handler(socketserver.BaseRequestHandler):
             def handle(self):
                 data, sock = self.request
+                if outer.delay:
+                    time.sleep(outer.delay)
                 reply = outer.answer(data)
                 if reply is not None:
                     sock.sendto(reply, self.client_address)
@@ -142,6 +145,7 @@ def _linger_reset(sock: socket.socket) -> None:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: avoid the 40 ms delayed-ACK stall
 
     def log_message(self, *args):  # keep test output clean
         pass
@@ -156,6 +160,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
+        delay = getattr(self.server, "delay", 0.0)
+        if delay:
+            time.sleep(delay)
         path = self.path.split("?")[0]
         if path == "/":
             self._send(200, b"<html><head><title>OK page</title></head><body>hello</body></html>")
@@ -187,16 +194,34 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"<title>not found</title>")
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog of 5 drops SYNs under concurrent clients (1 s retransmits), and wrapping
+    # the listening socket would run every TLS handshake serially in the accept loop: the handshake
+    # is done in the connection's own thread instead.
+    request_queue_size = 512
+    daemon_threads = True
+    tls: ssl.SSLContext | None = None
+    delay = 0.0
+
+    def finish_request(self, request, client_address):
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+        super().finish_request(request, client_address)
+
+
 class HTTPServer:
     """ThreadingHTTPServer on 127.0.0.1, plain or TLS (with the test PKI)."""
 
-    def __init__(self, pki: TestPKI | None = None):
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), _Handler)
-        self.server.daemon_threads = True
+    def __init__(self, pki: TestPKI | None = None, delay: float = 0.0):
+        self.server = _Server((LOOPBACK, 0), _Handler)
+        self.server.delay = delay  # seconds before each response: a simulated round trip
         if pki is not None:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(pki.cert_pem, pki.key_pem)
-            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            self.server.tls = ctx
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
