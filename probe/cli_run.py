@@ -11,11 +11,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from probe.consent import consent_option, require_consent
 from probe.records import STATUSES, Vantage
 from probe.results import ReadReport, ResultsWriteError, iter_results, result_files
 from probe.targets import TargetsError, load_targets
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 STATUS_STYLE = {"ok": "green", "blocked": "red", "down": "yellow", "outage": "magenta",
                 "flaky": "cyan", "inconclusive": "dim"}
 
@@ -68,6 +69,17 @@ def common_run_options(f):
         click.option("--ipv6/--no-ipv6", default=False, show_default=True,
                      help="Connect to IPv6 answers too (AAAA is always queried)."),
         click.option("--platform", "platforms", multiple=True, help="Only these platforms (canaries always run)."),
+        click.option("--inject-check/--no-inject-check", default=True, show_default=True,
+                     help="Send one raw DNS query per name and collect every response (injection check; "
+                          "raw capture needs CAP_NET_RAW, else a plain UDP socket is used)."),
+        click.option("--inject-window", type=click.FloatRange(0.1, 10), default=1.0, show_default=True,
+                     help="Seconds the injection check listens for responses."),
+        click.option("--fingerprints", "fingerprints_dir", type=click.Path(exists=True, file_okay=False),
+                     help="Directory with OONI's ooni_fingerprints_dns.csv / ooni_fingerprints_http.csv "
+                          "(added to the built-in Iran fingerprints)."),
+        click.option("--allow-answers", "allow_answers", multiple=True, metavar="CIDR",
+                     help="Special-purpose network whose DNS answers are normal here (a lab, a private "
+                          "deployment); repeatable. Never needed on the public internet."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -103,11 +115,33 @@ def build_config(o: dict):
     cc = o["cc"].upper() if o["cc"] else None
     vantage = Vantage(id=o["vantage"] or vantage_id(), asn=int(o["asn"]) if o["asn"] else None, cc=cc,
                       network=o["network"])
+    fingerprints = None
+    if o["fingerprints_dir"]:
+        from probe.fingerprints import FingerprintDB
+
+        d = Path(o["fingerprints_dir"])
+        dns_csv, http_csv = d / "ooni_fingerprints_dns.csv", d / "ooni_fingerprints_http.csv"
+        if not dns_csv.exists() and not http_csv.exists():
+            _err(f"--fingerprints {d}: neither ooni_fingerprints_dns.csv nor ooni_fingerprints_http.csv there",
+                 EXIT_CONFIG)
+        try:
+            fingerprints = FingerprintDB.from_ooni_csv(dns_csv if dns_csv.exists() else None,
+                                                       http_csv if http_csv.exists() else None)
+        except (OSError, ValueError) as exc:
+            _err(f"--fingerprints {d}: {exc}", EXIT_CONFIG)
+    import ipaddress
+
+    try:
+        exempt = tuple(ipaddress.ip_network(c, strict=False) for c in o["allow_answers"])
+    except ValueError as exc:
+        _err(f"--allow-answers: {exc}", EXIT_CONFIG)
+    extra = {"fingerprints": fingerprints} if fingerprints is not None else {}
     cfg = RunConfig(
         vantage=vantage, results_dir=Path(o["results_dir"]), resolvers=tuple(o["resolvers"]),
         ca_bundle=o["ca_bundle"], concurrency=o["concurrency"], timeout=o["timeout"],
         target_deadline=o["target_deadline"], retries=o["retries"], control_sni=o["control_sni"],
-        ipv6=o["ipv6"],
+        ipv6=o["ipv6"], inject_check=o["inject_check"], inject_window=o["inject_window"],
+        bogon_exempt=exempt, **extra,
     )
     return cfg, targets
 
@@ -115,14 +149,21 @@ def build_config(o: dict):
 @click.command("run")
 @common_run_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success (for cron).")
-def run_cmd(quiet: bool, **o) -> None:
+@consent_option
+def run_cmd(quiet: bool, consent_yes: bool, **o) -> None:
     """Measure every target once and append the results.
 
-    Exit codes: 0 measurements written, 1 failure (nothing written), 2 bad configuration.
+    Exit codes: 0 measurements written, 1 failure (nothing written), 2 bad configuration or no
+    consent, 3 another reachprobe (run or daemon) is already measuring into this results directory.
     """
+    from probe.cli_daemon import acquire_lock_or_exit
     from probe.runner import run_once
+    from probe.schedule import ResultsSpool
 
     cfg, targets = build_config(o)
+    require_consent(consent_yes)
+    lock = acquire_lock_or_exit(cfg.results_dir)  # exits 3 when a run or the daemon holds it
+    results_dir, cfg.results_dir = cfg.results_dir, None  # written below, a failed line cut off again
     console = Console(stderr=True)
     show_progress = not quiet and console.is_terminal
     progress = None
@@ -137,11 +178,16 @@ def run_cmd(quiet: bool, **o) -> None:
         progress.start()
     try:
         summary = run_once(cfg, targets, on_done)
+        spool = ResultsSpool(results_dir)
+        spool.add(summary.records)
+        spool.flush()
+        summary.written_to = spool.last_path
     except ResultsWriteError as exc:
         _err(f"results not written: {exc}", EXIT_FAILED)
     finally:
         if progress is not None:
             progress.stop()
+        lock.release()
     if not quiet:
         out = Console()
         out.print(summary_table(summary.counts(),

@@ -22,6 +22,7 @@ from probe import __version__
 from probe.fingerprints import FingerprintDB
 from probe.measure import dns as mdns
 from probe.measure import http as mhttp
+from probe.measure import inject as minject
 from probe.measure import tcp as mtcp
 from probe.measure import tls as mtls
 from probe.records import Steps, Vantage, Verdict
@@ -51,6 +52,9 @@ class RunConfig:
     max_body: int = 262144
     control_sni: str = "example.com"
     fingerprints: FingerprintDB = field(default_factory=FingerprintDB.default)
+    inject_check: bool = True  # one raw query per name and resolver, every response collected
+    inject_window: float = 1.0  # seconds the injection check listens for responses
+    bogon_exempt: tuple[Any, ...] = ()  # special-purpose networks that are normal answers here
 
 
 @dataclass(slots=True)
@@ -150,6 +154,18 @@ class Runner:
 
     async def _measure_into(self, target: Target, steps: Steps, client, t_origin: float) -> None:
         cfg = self.cfg
+        # The injection check listens for its whole window: it runs beside the other steps.
+        inject_task = asyncio.ensure_future(self._inject(target, t_origin)) if cfg.inject_check else None
+        try:
+            await self._connect_steps(target, steps, client, t_origin)
+            if inject_task is not None:
+                steps.inject.extend(await inject_task)
+        finally:
+            if inject_task is not None and not inject_task.done():
+                inject_task.cancel()  # the target's deadline struck first
+
+    async def _connect_steps(self, target: Target, steps: Steps, client, t_origin: float) -> None:
+        cfg = self.cfg
 
         async def retried(make):
             return await _with_retries(make, cfg.retries, cfg.backoff)
@@ -215,6 +231,17 @@ class Runner:
         for attempts in await asyncio.gather(*http_jobs):
             steps.http.extend(attempts)
 
+    async def _inject(self, target: Target, t_origin: float):
+        jobs = []
+        for name in target.dns_names:
+            for spec in self.resolvers:
+                if spec.servers:
+                    host, port = spec.servers[0]
+                    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                    jobs.append(minject.dns_injection_check(name, address, window_s=self.cfg.inject_window,
+                                                            attempt=1, t_origin=t_origin))
+        return list(await asyncio.gather(*jobs))
+
     async def _tls_with_control(self, ip: str, port: int, sni: str, t_origin: float):
         cfg = self.cfg
         attempts = await _with_retries(lambda a: mtls.handshake(
@@ -258,7 +285,8 @@ class Runner:
         rates = [a.throughput_bps for _, s in canaries for a in s.http
                  if a.failure is None and a.throughput_bps]
         ctx = RunContext(health=canary_health(canaries),
-                         canary_throughput_bps=statistics.median(rates) if rates else None)
+                         canary_throughput_bps=statistics.median(rates) if rates else None,
+                         fingerprints=self.cfg.fingerprints, bogon_exempt=tuple(self.cfg.bogon_exempt))
         for r in results:
             r.verdict = classify(r.target, r.steps, ctx)
         return ctx

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 
 import pytest
@@ -38,7 +39,9 @@ def world(dns_server, https_server, http_server, raw_listener, pki):
     ]
     cfg = RunConfig(vantage=Vantage(id="unit", asn=64500, cc="IR"), results_dir=None, system_resolver=False,
                     resolvers=(dns.address,), ca_bundle=str(pki.ca_pem), timeout=1.0, retries=1, backoff=0.01,
-                    concurrency=4)
+                    concurrency=4, inject_window=0.3,
+                    # every answer here is loopback, which on the internet would be a bogon
+                    bogon_exempt=(ipaddress.ip_network("127.0.0.0/8"),))
     return cfg, targets
 
 
