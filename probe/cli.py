@@ -18,15 +18,20 @@ def main() -> None:
 
 
 def _register() -> None:
+    from probe.cli_daemon import daemon_cmd, status_cmd
     from probe.cli_report import compact_cmd, report_cmd
     from probe.cli_run import run_cmd, show_cmd
     from probe.cli_targets import targets_group
+    from probe.consent import consent_cmd
 
     main.add_command(targets_group)
     main.add_command(run_cmd)
     main.add_command(show_cmd)
     main.add_command(report_cmd)
     main.add_command(compact_cmd)
+    main.add_command(daemon_cmd)
+    main.add_command(status_cmd)
+    main.add_command(consent_cmd)
 
 
 _register()

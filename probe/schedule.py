@@ -1,0 +1,782 @@
+"""`reachprobe daemon`: continuous monitoring on an APScheduler 3.x BlockingScheduler.
+
+Shape
+-----
+* One interval job per platform group (the platform's targets plus the canaries, which every run
+  needs to tell the vantage's own outages from blocking). Each job fires every ``interval`` plus a
+  random ``jitter`` in [0, jitter] (APScheduler 3 adds jitter to each fire time, and the next fire
+  time is computed from the jittered one, so volunteers drift apart instead of probing in lockstep).
+  First runs are spread over the first minute. ``coalesce=True``, ``max_instances=1``,
+  ``misfire_grace_time`` = half the interval, UTC throughout.
+* Runs go through a single worker thread: one measurement at a time, never two runs doubling the
+  load. A hanging target is bounded by the runner's per-target deadline.
+* Burst re-measurement: when a target's status flips between ``ok`` and ``blocked`` relative to its
+  last such verdict, it is re-measured (with the canaries) after each delay of ``bursts`` (default
+  30 s, 2 min, 5 min) so the start and end of an unblocking window get tight bounds. Targets that
+  flip in the same run share burst jobs; at most ``max_pending_bursts`` target re-measurements are
+  pending at once (extra load is bounded); a new flip of a target replaces its pending bursts.
+  ``outage``, ``flaky``, ``inconclusive`` and ``down`` neither trigger bursts nor reset the last state.
+* Faults (network gone, resolver dead, results disk full or unwritable, a run crashing) log one line
+  when they start and one when they clear, never a traceback per target. Results that cannot be
+  written are kept in memory (bounded, oldest dropped first, and said so) and written, in order,
+  as soon as the directory takes them again. A failed append is truncated away, so a full disk
+  never leaves a torn line in the middle of a file.
+* SIGTERM/SIGINT: no new runs start; the in-flight run gets ``stop_grace`` seconds to finish (its
+  lines are then written whole), after which it is abandoned (cancelled; nothing of it is written).
+  A second signal abandons at once. Then buffered lines get a last write attempt, the state file
+  says "stopped", and the daemon exits 0.
+* A small state file (``<results>/.reachprobe-state.json``, written atomically) feeds
+  ``reachprobe status``: last run, next runs, counts per status, faults.
+
+Pure schedule arithmetic (durations, jitter bounds, first-run offsets, burst times, the burst
+planner, fault diagnosis) is at the top, apart from the scheduler, so it is unit-testable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import itertools
+import json
+import logging
+import math
+import os
+import re
+import signal
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from probe.results import ResultsWriteError, ResultsWriter, rfc3339, utc_now
+
+log = logging.getLogger("reachprobe.daemon")
+
+STATE_NAME = ".reachprobe-state.json"
+STATE_SCHEMA = "reachprobe-daemon-state/1"
+
+# Statuses that define a target's state for burst purposes: a flip between two of these triggers
+# bursts. Anything else is "no news" about censorship (our own outage, a glitch, no evidence).
+DECISIVE = {"ok": "reachable", "blocked": "blocked"}
+
+# ------------------------------------------------------------------------------ pure arithmetic
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(text: str | float | int) -> float:
+    """'90' or '90s' -> 90.0; '10m' -> 600.0; '1.5h' -> 5400.0; '250ms' -> 0.25."""
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        m = _DURATION.match(text)
+        if not m:
+            raise ValueError(f"{text!r} is not a duration (e.g. 30s, 10m, 1h)")
+        value = float(m.group(1)) * _UNITS[m.group(2).lower() if m.group(2) else None]
+    if value < 0 or not math.isfinite(value):
+        raise ValueError(f"{text!r}: a duration must be zero or positive")
+    return value
+
+
+def parse_bursts(text: str) -> tuple[float, ...]:
+    """'30s,2m,5m' -> (30.0, 120.0, 300.0), sorted, duplicates removed; 'off'/'' -> ()."""
+    if text.strip().lower() in ("", "off", "none", "0"):
+        return ()
+    delays = sorted({parse_duration(part) for part in text.split(",") if part.strip()})
+    if any(d <= 0 for d in delays):
+        raise ValueError(f"{text!r}: burst delays must be positive")
+    return tuple(delays)
+
+
+def effective_jitter(interval: float, jitter: float) -> float:
+    """Jitter is capped at half the interval, so a run can never land on the next one."""
+    return max(0.0, min(jitter, interval / 2))
+
+
+def gap_bounds(interval: float, jitter: float) -> tuple[float, float]:
+    """Bounds of the time between two consecutive runs of one group (APScheduler 3 adds
+    uniform(0, jitter) to each fire time, measured from the previous jittered fire time)."""
+    j = effective_jitter(interval, jitter)
+    return interval, interval + j
+
+
+def misfire_grace(interval: float) -> int:
+    """About half the interval, in whole seconds (APScheduler 3 wants a positive int). A run
+    delayed by less than this (a long previous run, a suspended laptop) still happens."""
+    return max(1, int(interval // 2))
+
+
+def first_offsets(n_groups: int, interval: float, spread: float = 60.0) -> list[float]:
+    """Seconds after start of each group's first run: spread evenly over min(interval, spread)."""
+    if n_groups <= 0:
+        return []
+    window = min(interval, spread)
+    return [i * window / n_groups for i in range(n_groups)]
+
+
+def burst_times(changed_at: datetime, delays: Sequence[float]) -> list[datetime]:
+    """When to re-measure a target whose status changed at ``changed_at``."""
+    return [changed_at + timedelta(seconds=d) for d in sorted(delays)]
+
+
+@dataclass
+class BurstJob:
+    id: str
+    at: datetime
+    index: int  # 1-based position in the burst sequence
+    of: int
+    after_s: float  # delay after the change
+    names: set[str] = field(default_factory=set)
+    changes: dict[str, str] = field(default_factory=dict)  # name -> "blocked->ok"
+
+
+@dataclass
+class BurstPlan:
+    new_jobs: list[BurstJob]
+    emptied_jobs: list[str]  # ids of previously planned jobs that no longer have a target
+    changes: dict[str, str]  # name -> "old->new" for every flip seen
+    dropped: list[str]  # names whose bursts did not fit in the budget
+
+
+class BurstPlanner:
+    """Which targets to re-measure when. Pure: the daemon turns plans into scheduler jobs."""
+
+    def __init__(self, delays: Sequence[float], max_pending: int = 12):
+        self.delays = tuple(sorted(delays))
+        self.max_pending = max(0, max_pending)
+        self.last: dict[str, str] = {}  # name -> last decisive status
+        self.jobs: dict[str, BurstJob] = {}
+        self._ids = itertools.count(1)
+
+    @property
+    def pending(self) -> int:
+        """Target re-measurements still to come (the extra load)."""
+        return sum(len(j.names) for j in self.jobs.values())
+
+    def _cancel(self, name: str) -> list[str]:
+        emptied = []
+        for jid, job in list(self.jobs.items()):
+            if name in job.names:
+                job.names.discard(name)
+                job.changes.pop(name, None)
+                if not job.names:
+                    del self.jobs[jid]
+                    emptied.append(jid)
+        return emptied
+
+    def observe(self, statuses: Iterable[tuple[str, str]], now: datetime) -> BurstPlan:
+        changed: dict[str, str] = {}
+        for name, status in statuses:
+            if status not in DECISIVE:
+                continue
+            before = self.last.get(name)
+            self.last[name] = status
+            if before is not None and before != status:
+                changed[name] = f"{before}->{status}"
+        emptied: list[str] = []
+        for name in changed:
+            emptied += self._cancel(name)  # a new flip restarts that target's sequence
+        new_jobs: list[BurstJob] = []
+        dropped: list[str] = []
+        if changed and self.delays:
+            # Fill the budget earliest-first: the first re-measurements matter most for the bounds.
+            by_index: list[BurstJob] = []
+            for i, (at, delay) in enumerate(zip(burst_times(now, self.delays), self.delays), start=1):
+                by_index.append(BurstJob(id=f"burst-{next(self._ids)}", at=at, index=i, of=len(self.delays),
+                                         after_s=delay))
+            for job in by_index:
+                for name in changed:
+                    if self.pending + sum(len(j.names) for j in by_index) >= self.max_pending:
+                        if name not in dropped and job.index == 1:
+                            dropped.append(name)
+                        break
+                    job.names.add(name)
+                    job.changes[name] = changed[name]
+            for job in by_index:
+                if job.names:
+                    self.jobs[job.id] = job
+                    new_jobs.append(job)
+        return BurstPlan(new_jobs, emptied, changed, dropped)
+
+    def take(self, job_id: str) -> BurstJob | None:
+        """The job is firing: its targets are measured now."""
+        return self.jobs.pop(job_id, None)
+
+
+def diagnose(results) -> dict[str, tuple[str, str]]:
+    """Vantage-side problems visible in one run: {key: (kind, message)} with key 'network' or
+    'resolver'. ``results`` are runner TargetResults (with verdicts). Pure."""
+    problems: dict[str, tuple[str, str]] = {}
+    dns = [a for r in results for a in r.steps.dns]
+    tcp = [a for r in results for a in r.steps.tcp]
+    by_resolver: dict[str, list] = {}
+    for a in dns:
+        by_resolver.setdefault(a.resolver, []).append(a)
+    silent = sorted(label for label, atts in by_resolver.items()
+                    if len(atts) >= 2 and all(a.failure is not None and a.rcode is None for a in atts))
+    tcp_ok = any(a.failure is None for a in tcp)
+    canaries = [r for r in results if r.target.is_canary]
+    canaries_ok = [r for r in canaries if r.verdict is not None and r.verdict.status == "ok"]
+    all_silent = bool(by_resolver) and len(silent) == len(by_resolver)
+    if all_silent and not tcp_ok:
+        problems["network"] = ("offline", f"network looks down: no resolver answered ({len(dns)} queries) and no "
+                               f"connection succeeded ({len(tcp)} attempts); measurements are kept as evidence "
+                               "of an outage")
+    elif silent:
+        fails = Counter(a.failure for lbl in silent for a in by_resolver[lbl])
+        problems["resolver"] = ("silent:" + ",".join(silent),
+                                f"resolver {', '.join(silent)} not answering ({sum(fails.values())} queries, "
+                                f"{', '.join(f'{k} x{v}' for k, v in fails.most_common(2))}); other paths work")
+    if "network" not in problems and canaries and not canaries_ok:
+        problems["network"] = ("canaries", f"all {len(canaries)} canaries failed: the vantage's own connectivity "
+                               "is broken, measurements are recorded as outage")
+    if not by_resolver and tcp and not tcp_ok and "network" not in problems:
+        problems["network"] = ("offline", f"network looks down: no connection succeeded ({len(tcp)} attempts)")
+    return problems
+
+
+# ----------------------------------------------------------------------------------- fault log
+class FaultLog:
+    """One log line when a problem starts (or changes kind), one when it clears."""
+
+    def __init__(self, logger: logging.Logger = log):
+        self.logger = logger
+        self.active: dict[str, tuple[str, str]] = {}  # key -> (kind, message)
+        self.repeats: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def problem(self, key: str, kind: str, message: str, level: int = logging.WARNING) -> None:
+        with self._lock:
+            current = self.active.get(key)
+            if current is None or current[0] != kind:
+                self.logger.log(level, message)
+                self.repeats[key] = 0
+            self.repeats[key] += 1
+            self.active[key] = (kind, message)
+
+    def clear(self, key: str, message: str) -> None:
+        with self._lock:
+            if key in self.active:
+                n = self.repeats.pop(key, 0)
+                del self.active[key]
+                self.logger.info("%s (problem seen %d time%s)", message, n, "" if n == 1 else "s")
+
+    def snapshot(self) -> dict[str, str]:
+        with self._lock:
+            return {k: v[1] for k, v in self.active.items()}
+
+
+# ---------------------------------------------------------------------------- results spooling
+class _TruncatingWriter(ResultsWriter):
+    """A ResultsWriter whose failed append is cut back off the file, so a full disk (which can
+    accept half a line) never leaves a torn line that later appends would bury mid-file. Safe
+    because only the lock holder writes to the directory."""
+
+    def _write_line(self, path: Path, line: bytes) -> None:
+        try:
+            before: int | None = os.stat(path).st_size
+        except OSError:
+            before = None
+        try:
+            super()._write_line(path, line)
+        except ResultsWriteError as exc:
+            try:
+                if before is None:
+                    if path.exists() and path.stat().st_size <= len(line) + 1:
+                        os.truncate(path, 0)
+                elif path.stat().st_size > before:
+                    os.truncate(path, before)
+            except OSError:
+                pass
+            if exc.__cause__ is None and _no_room(path.parent, len(line)):
+                # A short write: the disk took part of the line. Say what it means.
+                raise ResultsWriteError(f"cannot write {path}: No space left on device (the partial line was "
+                                       "cut off again)") from OSError(
+                    errno.ENOSPC, os.strerror(errno.ENOSPC))
+            raise
+
+
+def _no_room(directory: Path, need: int) -> bool:
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < need + 4096
+
+
+class ResultsSpool:
+    """Writes records, or keeps them in memory (bounded) while the directory refuses them."""
+
+    def __init__(self, results_dir: Path, max_buffered: int = 5000, *, fsync: bool = True):
+        self.dir = Path(results_dir)
+        self.writer = _TruncatingWriter(self.dir, fsync=fsync)
+        self.max_buffered = max(1, max_buffered)
+        self.buffer: deque[dict[str, Any]] = deque()
+        self.dropped = 0
+        self.last_path: Path | None = None
+        self._lock = threading.Lock()
+
+    def add(self, records: Iterable[dict[str, Any]]) -> int:
+        """Queue records; returns how many old ones had to be dropped to stay in bounds."""
+        dropped = 0
+        with self._lock:
+            for rec in records:
+                self.buffer.append(rec)
+                if len(self.buffer) > self.max_buffered:
+                    self.buffer.popleft()
+                    dropped += 1
+            self.dropped += dropped
+        return dropped
+
+    def flush(self) -> int:
+        """Write buffered records in order; returns how many were written. Raises ResultsWriteError
+        (what could not be written stays buffered)."""
+        n = 0
+        with self._lock:
+            while self.buffer:
+                self.last_path = self.writer.append(self.buffer[0])
+                self.buffer.popleft()
+                n += 1
+        return n
+
+    @property
+    def buffered(self) -> int:
+        return len(self.buffer)
+
+
+def write_state(results_dir: Path, state: dict[str, Any]) -> None:
+    """Atomically replace the daemon state file (tmp + rename). Raises OSError."""
+    path = Path(results_dir) / STATE_NAME
+    tmp = path.with_name(f"{STATE_NAME}.{os.getpid()}.tmp")
+    data = (json.dumps(state, indent=1, sort_keys=True) + "\n").encode()
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+
+
+def read_state(results_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((Path(results_dir) / STATE_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("schema") == STATE_SCHEMA else None
+
+
+# ------------------------------------------------------------------------------------- daemon
+@dataclass
+class DaemonOptions:
+    interval: float = 600.0
+    jitter: float = 60.0
+    bursts: tuple[float, ...] = (30.0, 120.0, 300.0)
+    max_pending_bursts: int = 12
+    stop_grace: float = 5.0
+    max_runs: int | None = None  # stop after this many runs (interval and burst); for tests
+    run_for: float | None = None  # stop after this many seconds; for tests
+    max_buffered: int = 5000
+    heartbeat: float = 60.0
+    start_spread: float = 60.0
+
+
+def group_targets(targets) -> tuple[dict[str, list], list]:
+    """{platform: non-canary targets}, canaries. With only canaries, one group 'canary'."""
+    groups: dict[str, list] = {}
+    canaries = [t for t in targets if t.is_canary]
+    for t in targets:
+        if not t.is_canary:
+            groups.setdefault(t.platform, []).append(t)
+    if not groups and canaries:
+        groups["canary"] = []
+    return groups, canaries
+
+
+class Daemon:
+    def __init__(self, cfg, targets, opts: DaemonOptions, *, logger: logging.Logger = log):
+        from probe.runner import RunConfig  # noqa: F401  (cfg is a RunConfig)
+
+        if cfg.results_dir is None:
+            raise ValueError("the daemon needs a results directory")
+        self.cfg = cfg
+        self.measure_cfg = replace(cfg, results_dir=None)  # we write, with buffering
+        self.results_dir = Path(cfg.results_dir)
+        self.opts = opts
+        self.log = logger
+        self.groups, self.canaries = group_targets(targets)
+        self.by_name = {t.name: t for t in targets}
+        self.planner = BurstPlanner(opts.bursts, opts.max_pending_bursts)
+        self.spool = ResultsSpool(self.results_dir, opts.max_buffered)
+        self.faults = FaultLog(logger)
+        self.scheduler = None
+        self._stopping = threading.Event()
+        self._abandon = threading.Event()
+        self._started = threading.Event()
+        self._inflight: tuple[asyncio.AbstractEventLoop, asyncio.Task] | None = None
+        self._inflight_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._run_lock = threading.Lock()  # held by the worker for a whole run (measure + write)
+        self._stop_thread: threading.Thread | None = None
+        self._stop_timer: threading.Timer | None = None
+        self.stop_reason: str | None = None
+        self.started_at = utc_now()
+        self.runs = 0
+        self.burst_runs = 0
+        self.abandoned = 0
+        self.totals: Counter[str] = Counter()
+        self.last_run: dict[str, Any] | None = None
+        self.measuring: dict[str, Any] | None = None
+        self.clean_exit = True
+
+    # -- scheduling --------------------------------------------------------------------------
+    def _make_scheduler(self):
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        sched = BlockingScheduler(
+            timezone=timezone.utc,
+            executors={"default": ThreadPoolExecutor(max_workers=1),  # one run at a time
+                       "light": ThreadPoolExecutor(max_workers=1)},  # heartbeat, never behind a run
+            job_defaults=self._job_rules(),
+        )
+        sched.add_listener(self._on_missed, EVENT_JOB_MISSED)
+        sched.add_listener(self._on_error, EVENT_JOB_ERROR)
+        sched.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
+        return sched
+
+    def _job_rules(self) -> dict[str, Any]:
+        return {"coalesce": True, "max_instances": 1, "misfire_grace_time": misfire_grace(self.opts.interval)}
+
+    def _add_jobs(self, now: datetime) -> None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        jitter = effective_jitter(self.opts.interval, self.opts.jitter)
+        for (group, _), offset in zip(sorted(self.groups.items()),
+                                      first_offsets(len(self.groups), self.opts.interval, self.opts.start_spread)):
+            self.scheduler.add_job(
+                self._group_job, IntervalTrigger(seconds=self.opts.interval, jitter=jitter or None,
+                                                 timezone=timezone.utc),
+                args=(group,), id=f"group:{group}", name=f"group {group}",
+                next_run_time=now + timedelta(seconds=offset), **self._job_rules())
+        self.scheduler.add_job(self._write_state, IntervalTrigger(seconds=self.opts.heartbeat, timezone=timezone.utc),
+                               id="heartbeat", name="heartbeat", executor="light",
+                               misfire_grace_time=max(1, int(self.opts.heartbeat)))
+
+    def _on_missed(self, event) -> None:
+        if event.job_id == "heartbeat":
+            return
+        late = (utc_now() - event.scheduled_run_time).total_seconds()
+        self.log.warning("missed run %s scheduled at %s (%.0fs late, beyond the %ss grace: host suspended or "
+                         "overloaded); the next one is on schedule", event.job_id, rfc3339(event.scheduled_run_time),
+                         late, misfire_grace(self.opts.interval))
+
+    def _on_error(self, event) -> None:
+        exc = event.exception
+        self.faults.problem("run", f"{type(exc).__name__}:{exc}",
+                            f"run {event.job_id} failed: {type(exc).__name__}: {exc} (the daemon keeps going; "
+                            "use --log-level debug for the traceback)", logging.ERROR)
+        if event.traceback:
+            self.log.debug("traceback of %s:\n%s", event.job_id, event.traceback)
+
+    def _on_max_instances(self, event) -> None:
+        self.log.warning("skipped run %s: its previous run has not finished yet (runs take longer than the interval?)",
+                         event.job_id)
+
+    # -- jobs --------------------------------------------------------------------------------
+    def _group_job(self, group: str) -> None:
+        if self._stopping.is_set():
+            return
+        targets = self.groups[group] + self.canaries
+        self._run(targets, {"trigger": "interval", "group": group})
+
+    def _burst_job(self, job_id: str) -> None:
+        if self._stopping.is_set():
+            return
+        job = self.planner.take(job_id)
+        if job is None or not job.names:
+            return
+        targets = [self.by_name[n] for n in sorted(job.names)]
+        targets += [c for c in self.canaries if c.name not in job.names]
+        self.burst_runs += 1
+        self._run(targets, {"trigger": "burst", "burst": {"index": job.index, "of": job.of, "after_s": job.after_s},
+                            "changes": dict(sorted(job.changes.items()))})
+
+    def _run(self, targets, schedule_info: dict[str, Any]) -> None:
+        with self._run_lock:
+            if not self._stopping.is_set():
+                self._run_locked(targets, schedule_info)
+
+    def _run_locked(self, targets, schedule_info: dict[str, Any]) -> None:
+        label = schedule_info.get("group") or f"burst {schedule_info['burst']['index']}/{schedule_info['burst']['of']}"
+        self._write_pending()  # earlier unwritten lines first, so the files stay in order
+        self.measuring = {"since": rfc3339(utc_now()), "what": label, "targets": len(targets)}
+        self.log.info("measuring %s: %d targets", label, len(targets))
+        try:
+            summary = self._measure(targets)
+        finally:
+            self.measuring = None
+        if summary is None:
+            self.abandoned += 1
+            self.log.info("abandoned the in-flight run %s (stopping); nothing of it was written", label)
+            return
+        self.runs += 1
+        counts = Counter(r.verdict.status if r.verdict else "inconclusive" for r in summary.results)
+        for rec in summary.records:
+            rec["schedule"] = {**schedule_info, "daemon_run": self.runs}
+        self._store(summary.records)
+        self.faults.clear("run", "measurement runs work again")
+        self._check_vantage(summary.results)
+        self.totals.update(counts)
+        self.last_run = {"at": rfc3339(summary.results[0].measured_at) if summary.results else rfc3339(utc_now()),
+                         "finished_at": rfc3339(utc_now()), "what": label, "trigger": schedule_info["trigger"],
+                         "run_id": summary.run_id, "measurements": len(summary.records),
+                         "counts": dict(counts), "elapsed_s": round(summary.elapsed_s, 2)}
+        self.log.info("measured %s in %.1fs: %s", label, summary.elapsed_s,
+                      ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        self._plan_bursts(summary.results)
+        self._write_state()
+        if self.opts.max_runs is not None and self.runs >= self.opts.max_runs:
+            self.request_stop(f"--max-runs {self.opts.max_runs} reached")
+
+    def _measure(self, targets):
+        """Measure, judge and build records (nothing written). None if abandoned."""
+        from probe.results import new_id
+        from probe.runner import Runner, RunSummary
+
+        started = time.monotonic()
+        runner = Runner(self.measure_cfg)
+        run_id = new_id()
+
+        async def main():
+            with self._inflight_lock:
+                if self._abandon.is_set():
+                    raise asyncio.CancelledError
+                self._inflight = (asyncio.get_running_loop(), asyncio.current_task())
+            try:
+                return await runner.measure_all(targets)
+            finally:
+                with self._inflight_lock:
+                    self._inflight = None
+
+        try:
+            with asyncio.Runner() as loop_runner:
+                results = loop_runner.run(main())
+        except asyncio.CancelledError:
+            return None
+        ctx = runner.judge(results)
+        records = runner.records(results, run_id, ctx)
+        return RunSummary(run_id=run_id, results=results, records=records, written_to=None,
+                          elapsed_s=time.monotonic() - started)
+
+    def _abandon_inflight(self) -> None:
+        with self._inflight_lock:
+            self._abandon.set()
+            if self._inflight is not None:
+                loop, task = self._inflight
+                try:
+                    loop.call_soon_threadsafe(task.cancel)
+                except RuntimeError:
+                    pass  # the loop just finished
+
+    # -- results and faults ------------------------------------------------------------------
+    def _store(self, records: list[dict[str, Any]]) -> None:
+        dropped = self.spool.add(records)
+        if dropped:
+            self.faults.problem("buffer", "full", f"results: {self.spool.max_buffered} unwritten measurements in "
+                                "memory, the limit: dropping the oldest ones until the results directory "
+                                "takes writes again")
+        self._write_pending()
+
+    def _write_pending(self) -> None:
+        if not self.spool.buffered:
+            return
+        try:
+            n = self.spool.flush()
+        except ResultsWriteError as exc:
+            cause = exc.__cause__
+            kind = getattr(cause, "strerror", None) or str(exc)
+            self.faults.problem("results", kind,
+                                f"results: {exc}; keeping {self.spool.buffered} measurement(s) in memory "
+                                f"(at most {self.spool.max_buffered}) and retrying before every run")
+            return
+        if "results" in self.faults.active:
+            dropped = self.spool.dropped
+            self.faults.clear("results", f"results: {self.results_dir} takes writes again; wrote {n} buffered "
+                              f"measurement(s)" + (f", {dropped} were dropped while it did not" if dropped else ""))
+            self.faults.clear("buffer", "results: memory buffer no longer full")
+            self.spool.dropped = 0
+
+    def _check_vantage(self, results) -> None:
+        problems = diagnose(results)
+        for key, recovered in (("network", "network is back: canaries and connections succeed again"),
+                               ("resolver", "resolver answers again")):
+            if key in problems:
+                kind, message = problems[key]
+                self.faults.problem(key, kind, message)
+            else:
+                self.faults.clear(key, recovered)
+
+    def _plan_bursts(self, results) -> None:
+        if not self.opts.bursts:
+            return
+        statuses = [(r.target.name, r.verdict.status) for r in results if r.verdict and not r.target.is_canary]
+        plan = self.planner.observe(statuses, utc_now())
+        for name, change in plan.changes.items():
+            self.log.info("status change %s: %s%s", name, change,
+                          "" if name in plan.dropped or not plan.new_jobs else
+                          f"; re-measuring after {', '.join(f'{d:g}s' for d in self.opts.bursts)}")
+        if plan.dropped:
+            self.log.warning("burst budget full (%d re-measurements pending): no bursts for %s",
+                             self.opts.max_pending_bursts, ", ".join(plan.dropped))
+        if self.scheduler is None or self._stopping.is_set():
+            return
+        for jid in plan.emptied_jobs:
+            try:
+                self.scheduler.remove_job(jid)
+            except Exception:  # noqa: BLE001 (already fired or gone)
+                pass
+        from apscheduler.triggers.date import DateTrigger
+
+        for job in plan.new_jobs:
+            self.scheduler.add_job(self._burst_job, DateTrigger(run_date=job.at, timezone=timezone.utc),
+                                   args=(job.id,), id=job.id, name=f"{job.id} {job.index}/{job.of}",
+                                   **self._job_rules())
+
+    # -- state -------------------------------------------------------------------------------
+    def _next_runs(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if self.scheduler is None:
+            return out
+        try:
+            jobs = self.scheduler.get_jobs()
+        except Exception:  # noqa: BLE001 (shutting down)
+            return out
+        for job in jobs:
+            if job.id != "heartbeat" and getattr(job, "next_run_time", None):
+                out[job.id] = rfc3339(job.next_run_time)
+        return out
+
+    def state(self, status: str = "running") -> dict[str, Any]:
+        next_runs = self._next_runs()
+        return {
+            "schema": STATE_SCHEMA, "status": status, "pid": os.getpid(),
+            "started_at": rfc3339(self.started_at), "updated_at": rfc3339(utc_now()),
+            "interval_s": self.opts.interval, "jitter_s": effective_jitter(self.opts.interval, self.opts.jitter),
+            "bursts_s": list(self.opts.bursts), "heartbeat_s": self.opts.heartbeat,
+            "groups": sorted(self.groups), "targets": len(self.by_name),
+            "runs": self.runs, "burst_runs": self.burst_runs, "abandoned_runs": self.abandoned,
+            "last_run": self.last_run, "measuring": self.measuring,
+            "next_run": min(next_runs.values()) if next_runs and status == "running" else None,
+            "next_runs": next_runs if status == "running" else {},
+            "pending_bursts": self.planner.pending,
+            "totals": dict(self.totals), "buffered": self.spool.buffered, "dropped": self.spool.dropped,
+            "faults": self.faults.snapshot(),
+        }
+
+    def _write_state(self, status: str = "running") -> None:
+        with self._state_lock:
+            try:
+                write_state(self.results_dir, self.state(status))
+            except OSError as exc:
+                # The same problem as an unwritable results file: one fault, one line.
+                reason = exc.strerror or str(exc)
+                self.faults.problem("results", reason,
+                                    f"results: cannot write {self.results_dir / STATE_NAME}: {reason}; measurements "
+                                    f"are kept in memory (at most {self.spool.max_buffered}) until it clears")
+                return
+        if "results" in self.faults.active and not self.spool.buffered:
+            self.faults.clear("results", f"results: {self.results_dir} takes writes again")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def request_stop(self, reason: str) -> None:
+        """Stop gracefully (from any thread, or the signal handler). Idempotent."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self.stop_reason = reason
+        busy = self.measuring is not None
+        self.log.info("stopping (%s)%s", reason,
+                      f": letting the in-flight run finish for up to {self.opts.stop_grace:g}s" if busy else "")
+        self._stop_timer = threading.Timer(self.opts.stop_grace, self._abandon_inflight)
+        self._stop_timer.daemon = True
+        self._stop_timer.start()
+        # Never shut the scheduler down from the signal handler: the main thread may be inside the
+        # scheduler holding its job-store lock. Never wait for jobs while holding that lock either
+        # (shutdown(wait=True) does, and a job touching the scheduler would deadlock): the main
+        # thread waits for the run in flight after the scheduler loop has returned.
+        self._stop_thread = threading.Thread(target=self._shutdown, name="reachprobe-stop", daemon=True)
+        self._stop_thread.start()
+
+    def _shutdown(self) -> None:
+        self._started.wait(10)
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def _on_signal(self, signum, _frame) -> None:
+        name = signal.Signals(signum).name
+        if self._stopping.is_set():
+            self.log.info("%s again: abandoning the in-flight run now", name)
+            self._abandon_inflight()
+            return
+        self.request_stop(name)
+
+    def run(self) -> int:
+        """Run until stopped. Returns the exit code (0)."""
+        from apscheduler.events import EVENT_SCHEDULER_STARTED
+
+        if self.log.getEffectiveLevel() > logging.DEBUG:
+            # Our listeners log missed/failed runs in one line; APScheduler would add a traceback.
+            logging.getLogger("apscheduler").setLevel(logging.CRITICAL)
+        self.scheduler = self._make_scheduler()
+        self.scheduler.add_listener(lambda _e: self._started.set(), EVENT_SCHEDULER_STARTED)
+        now = utc_now()
+        self._add_jobs(now)
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        run_timer = None
+        if self.opts.run_for:
+            run_timer = threading.Timer(self.opts.run_for, self.request_stop, args=(f"--run-for {self.opts.run_for:g}s",))
+            run_timer.daemon = True
+            run_timer.start()
+        jitter = effective_jitter(self.opts.interval, self.opts.jitter)
+        self.log.info("daemon started: %d group(s) (%s), %d targets, every %gs + up to %gs jitter, bursts %s; "
+                      "results in %s", len(self.groups), ", ".join(sorted(self.groups)), len(self.by_name),
+                      self.opts.interval, jitter,
+                      ", ".join(f"{d:g}s" for d in self.opts.bursts) or "off", self.results_dir)
+        self._write_state()
+        try:
+            if not self._stopping.is_set():
+                self.scheduler.start()  # blocks until shutdown
+        finally:
+            if run_timer is not None:
+                run_timer.cancel()
+            if self._stop_thread is not None:
+                self._stop_thread.join(15)
+            for s, h in previous.items():
+                signal.signal(s, h)
+        # Wait for the run in flight: it finishes within stop_grace or is cancelled then.
+        self.clean_exit = self._run_lock.acquire(timeout=self.opts.stop_grace + 60)
+        if self._stop_timer is not None:
+            self._stop_timer.cancel()
+        if not self.clean_exit:
+            self.log.error("the in-flight run did not stop within %gs of the grace period; exiting without it",
+                           self.opts.stop_grace + 60)
+        self._write_pending()
+        if self.spool.buffered:
+            self.log.error("results: %d measurement(s) could not be written before exit and are lost",
+                           self.spool.buffered)
+        self._write_state("stopped")
+        self.log.info("stopped: %d run(s) (%d burst), %d abandoned", self.runs, self.burst_runs, self.abandoned)
+        return 0

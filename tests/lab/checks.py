@@ -1,0 +1,326 @@
+"""Ground-truth checks on the probe's results lines (reachprobe/1 schema, one line per target).
+
+Two kinds of assertion:
+
+- *step checks* (``check_steps``): what the probe must have recorded, independent of any verdict
+  rule: the hijacked answer, the failure string of a reset or a timeout, the blockpage body, the
+  authentic page reached... Each check kind is a function ``(line, *args) -> error | None``.
+- *verdict comparison* (``compare_verdicts``): status/layer/method per target against the catalog.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from tests.lab import topology as T
+from tests.lab.scenarios import TARGETS
+
+Line = dict[str, Any]
+
+CENSOR_SIGNAL_NETS = [ipaddress.ip_network(n) for n in ("10.10.34.0/24", "127.0.0.0/8", "0.0.0.0/8")]
+
+
+def load_lines(results_dir: Path) -> tuple[dict[str, Line], list[str]]:
+    """target name -> its line (the last one if there are several), plus problems found reading."""
+    problems: list[str] = []
+    lines: dict[str, Line] = {}
+    files = sorted(Path(results_dir).rglob("*.jsonl"))
+    if not files:
+        problems.append(f"no *.jsonl results under {results_dir}")
+    for f in files:
+        for n, raw in enumerate(f.read_text(errors="replace").splitlines(), 1):
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw)
+            except json.JSONDecodeError as e:
+                problems.append(f"{f.name}:{n}: not JSON ({e})")
+                continue
+            name = (rec.get("target") or {}).get("name")
+            if not name:
+                problems.append(f"{f.name}:{n}: no target.name")
+                continue
+            if name in lines:
+                problems.append(f"{name}: more than one line in one run")
+            lines[name] = rec
+    return lines, problems
+
+
+# -- helpers over one line --------------------------------------------------------------------------
+
+def _steps(line: Line, layer: str) -> list[dict]:
+    return list(((line.get("steps") or {}).get(layer)) or [])
+
+
+def _dns_a(line: Line, resolver: str | None = None) -> list[dict]:
+    """A-query attempts, of one resolver ("system" or the address given with --resolver) or all."""
+    return [a for a in _steps(line, "dns") if a.get("qtype", "A") == "A"
+            and (resolver is None or a.get("resolver") == resolver)]
+
+
+def _site_key(target: str) -> str:
+    return TARGETS[target][2]
+
+
+def _lab_ips(target: str) -> set[str]:
+    return set(T.SITE_BY_KEY[_site_key(target)].ips)
+
+
+def _http_reached(line: Line, target: str) -> bool:
+    marker = f"{T.PAGE_MARKER} {_site_key(target)}"
+    for a in _steps(line, "http"):
+        if a.get("failure") is None and a.get("status") == 200:
+            if marker in (a.get("title") or "") or marker in (a.get("body_head") or ""):
+                return True
+    return False
+
+
+def _tls_reached(line: Line) -> bool:
+    return any(a.get("failure") is None and a.get("cert_valid") and not a.get("control")
+               for a in _steps(line, "tls"))
+
+
+def _endpoints_reached(line: Line, target: str) -> bool:
+    ok = {(a.get("ip"), a.get("port")) for a in _steps(line, "tcp") if a.get("failure") is None}
+    wanted = {(ip, port) for ip in _lab_ips(target) for port in (80, 443)}
+    # each DC target is one IP; it is reached when every one of its endpoints connected
+    tried = {(a.get("ip"), a.get("port")) for a in _steps(line, "tcp")}
+    return bool(tried) and tried <= wanted and tried <= ok
+
+
+def reached(line: Line, target: str) -> bool:
+    if TARGETS[target][1] == "endpoint":
+        return _endpoints_reached(line, target)
+    return _http_reached(line, target)
+
+
+def _fmt_attempts(attempts: Iterable[dict], *keys: str) -> str:
+    return "; ".join(", ".join(f"{k}={a.get(k)!r}" for k in keys if a.get(k) is not None) for a in attempts) or "none"
+
+
+# -- check kinds ----------------------------------------------------------------------------------------
+
+def c_reached(line: Line, target: str) -> str | None:
+    if reached(line, target):
+        return None
+    return (f"not reached: http[{_fmt_attempts(_steps(line, 'http'), 'url', 'status', 'failure', 'title')}] "
+            f"tcp[{_fmt_attempts(_steps(line, 'tcp'), 'ip', 'port', 'failure')}]")
+
+
+def c_not_reached(line: Line, target: str) -> str | None:
+    if TARGETS[target][1] != "endpoint" and (_tls_reached(line) or _http_reached(line, target)):
+        return "reached its authentic server although it should be blocked/unreachable"
+    if TARGETS[target][1] == "endpoint" and _endpoints_reached(line, target):
+        return "every endpoint connected although it should be blocked/unreachable"
+    return None
+
+
+def c_reached_most(line: Line, target: str, fraction: float) -> str | None:
+    return None  # evaluated over all targets at once in check_steps
+
+
+def c_dns_answer(line: Line, target: str, ip: str, resolver: str | None = None) -> str | None:
+    attempts = _dns_a(line, resolver)
+    if any(ip in (a.get("answers") or []) for a in attempts):
+        return None
+    return f"no A answer {ip}: dns[{_fmt_attempts(attempts, 'resolver', 'query', 'rcode', 'answers', 'failure')}]"
+
+
+def c_dns_authentic(line: Line, target: str, resolver: str | None = None) -> str | None:
+    attempts = [a for a in _dns_a(line, resolver) if a.get("failure") is None]
+    if not attempts:
+        return f"no successful A lookup: dns[{_fmt_attempts(_dns_a(line, resolver), 'resolver', 'query', 'failure')}]"
+    lab = _lab_ips(target)
+    for a in attempts:
+        if not a.get("answers") or not set(a["answers"]) <= lab:
+            return f"A answers {a.get('answers')} are not the lab's {sorted(lab)}"
+    return None
+
+
+def c_dns_nxdomain(line: Line, target: str, resolver: str | None = None) -> str | None:
+    attempts = _dns_a(line, resolver)
+    if attempts and all(a.get("rcode") == "NXDOMAIN" or a.get("failure") == "dns_nxdomain_error" for a in attempts):
+        return None
+    return f"not NXDOMAIN: dns[{_fmt_attempts(attempts, 'resolver', 'rcode', 'answers', 'failure')}]"
+
+
+def c_dns_failed(line: Line, target: str, resolver: str | None = None) -> str | None:
+    attempts = _dns_a(line, resolver)
+    if attempts and all(a.get("failure") for a in attempts):
+        return None
+    return f"a lookup succeeded: dns[{_fmt_attempts(attempts, 'resolver', 'rcode', 'answers', 'failure')}]"
+
+
+def _all_failed_with(attempts: list[dict], failures: tuple[str, ...], what: str) -> str | None:
+    if not attempts:
+        return f"no {what} attempt recorded"
+    bad = [a for a in attempts if a.get("failure") not in failures]
+    if bad:
+        return f"{what} attempts not all in {failures}: [{_fmt_attempts(attempts, 'ip', 'port', 'sni', 'url', 'failure')}]"
+    return None
+
+
+def c_tcp_ok(line: Line, target: str) -> str | None:
+    if any(a.get("failure") is None for a in _steps(line, "tcp")):
+        return None
+    return f"no TCP connect succeeded: [{_fmt_attempts(_steps(line, 'tcp'), 'ip', 'port', 'failure')}]"
+
+
+def c_tcp_failure(line: Line, target: str, failures: tuple[str, ...]) -> str | None:
+    return _all_failed_with(_steps(line, "tcp"), tuple(failures), "tcp")
+
+
+def c_tls_failure(line: Line, target: str, failures: tuple[str, ...]) -> str | None:
+    return _all_failed_with([a for a in _steps(line, "tls") if not a.get("control")], tuple(failures), "tls")
+
+
+def c_tls_control_ok(line: Line, target: str) -> str | None:
+    ctl = [a for a in _steps(line, "tls") if a.get("control")]
+    if any(a.get("failure") is None for a in ctl):
+        return None
+    return f"no successful harmless-SNI control handshake: [{_fmt_attempts(ctl, 'sni', 'failure')}]"
+
+
+def c_tls_control_failure(line: Line, target: str, failures: tuple[str, ...]) -> str | None:
+    return _all_failed_with([a for a in _steps(line, "tls") if a.get("control")], tuple(failures), "tls control")
+
+
+def c_http_failure(line: Line, target: str, failures: tuple[str, ...]) -> str | None:
+    return _all_failed_with(_steps(line, "http"), tuple(failures), "http")
+
+
+def c_http_blockpage(line: Line, target: str) -> str | None:
+    for a in _steps(line, "http"):
+        body = a.get("body_head") or ""
+        if a.get("status") is not None and (T.BLOCKPAGE_IP in body or a.get("fingerprints")):
+            return None
+    return f"no blockpage fetched: http[{_fmt_attempts(_steps(line, 'http'), 'status', 'title', 'failure')}]"
+
+
+def _fastest_fetch_ms(line: Line) -> float | None:
+    times = [a.get("duration_ms") for a in _steps(line, "http") if a.get("failure") is None and a.get("status") == 200]
+    times = [t for t in times if t]
+    return min(times) if times else None
+
+
+def c_slower(line: Line, target: str, reference: str, factor: float, *, lines: Mapping[str, Line]) -> str | None:
+    """Fetching the (same-sized) page took ``factor`` times longer than the reference target's.
+    Whole-fetch time, not the probe's throughput figure: over HTTPS the response headers and a
+    16 KiB body share one TLS record, so a rate measured from the first byte says little."""
+    mine = _fastest_fetch_ms(line)
+    ref = _fastest_fetch_ms(lines.get(reference, {}))
+    if mine is None or ref is None:
+        return f"no successful fetch to compare: {target}={mine} ms, {reference}={ref} ms"
+    if mine >= factor * ref:
+        return None
+    return f"fetch took {mine:.0f} ms, not {factor}x the {ref:.0f} ms of {reference}"
+
+
+def c_inject_seen(line: Line, target: str) -> str | None:
+    """The raw-query injection check saw two or more different answers for the name."""
+    attempts = _steps(line, "inject")
+    if not attempts:
+        return "no inject attempts recorded"
+    for a in attempts:
+        if a.get("skipped"):
+            continue
+        answers = {tuple(sorted(r.get("answers") or [])) for r in a.get("responses") or []}
+        if len(answers) >= 2:
+            return None
+    return f"no attempt saw two different answers: [{_fmt_attempts(attempts, 'skipped', 'responses', 'failure')}]"
+
+
+def c_no_censorship_signals(line: Line, target: str) -> str | None:
+    for a in _dns_a(line):
+        if a.get("rcode") == "NXDOMAIN" or a.get("failure") == "dns_nxdomain_error":
+            return "NXDOMAIN seen without censorship"
+        for ip in a.get("answers") or []:
+            addr = ipaddress.ip_address(ip)
+            if any(addr in n for n in CENSOR_SIGNAL_NETS) or ip not in _lab_ips(target):
+                return f"non-lab answer {ip} seen without censorship"
+    for a in _steps(line, "http"):
+        if a.get("fingerprints") or T.BLOCKPAGE_IP in (a.get("body_head") or ""):
+            return "blockpage seen without censorship"
+    return None
+
+
+def c_failed_then_ok(line: Line, target: str, failures: tuple[str, ...]) -> str | None:
+    """Some step failed with one of ``failures`` and a later attempt of the same step succeeded."""
+    for layer in ("tcp", "tls", "http"):
+        attempts = [a for a in _steps(line, layer) if not a.get("control")]
+        for i, a in enumerate(attempts):
+            if a.get("failure") in failures and any(b.get("failure") is None for b in attempts[i + 1:]):
+                return None
+    return f"no failure in {failures} followed by a successful retry"
+
+
+CHECKS: dict[str, Callable[..., str | None]] = {
+    name[2:]: fn for name, fn in globals().items() if name.startswith("c_") and callable(fn)
+}
+
+
+def _targets(spec) -> tuple[str, ...]:
+    return (spec,) if isinstance(spec, str) else tuple(spec)
+
+
+def check_steps(checks: Iterable[tuple], lines: Mapping[str, Line], skip_kinds: Iterable[str] = ()) -> list[str]:
+    """Evaluate step checks; returns error messages (empty: all passed). Every lab target must
+    have a line."""
+    errors = [f"{t}: no results line" for t in TARGETS if t not in lines]
+    skip = set(skip_kinds)
+    for check in checks:
+        kind, spec, *args = check
+        if kind in skip:
+            continue
+        fn = CHECKS[kind]
+        targets = _targets(spec)
+        if kind == "reached_most":
+            got = [t for t in targets if t in lines and reached(lines[t], t)]
+            if len(got) < args[0] * len(targets):
+                errors.append(f"reached_most: only {len(got)}/{len(targets)} reached ({sorted(got)})")
+            continue
+        for t in targets:
+            if t not in lines:
+                continue
+            kw = {"lines": lines} if kind == "slower" else {}
+            err = fn(lines[t], t, *args, **kw)
+            if err:
+                errors.append(f"{t}: {kind}{tuple(args) if args else ''}: {err}")
+    return errors
+
+
+def compare_verdicts(expected: Mapping[str, Mapping[str, Any]], lines: Mapping[str, Line]) -> list[str]:
+    """Mismatches between expected and recorded verdicts (status/layer/method per target)."""
+    out = []
+    for target, exp in expected.items():
+        line = lines.get(target)
+        if line is None:
+            out.append(f"{target}: no results line")
+            continue
+        got = line.get("verdict") or {}
+        for key, want in exp.items():
+            have = got.get(key)
+            ok = have in want if isinstance(want, tuple) else have == want
+            if not ok:
+                out.append(f"{target}: {key} {have!r}, expected {want!r} "
+                           f"(verdict {got.get('status')}/{got.get('layer')}/{got.get('method')}, "
+                           f"rule {got.get('rule')}: {got.get('reason')})")
+    return out
+
+
+def verdict_table(lines: Mapping[str, Line], expected: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    rows = []
+    for t in TARGETS:
+        v = (lines.get(t) or {}).get("verdict") or {}
+        got = f"{v.get('status')}/{v.get('layer') or '-'}/{v.get('method') or '-'}" if t in lines else "(no line)"
+        want = ""
+        if expected:
+            e = expected[t]
+            st = e.get("status")
+            want = f"{'|'.join(st) if isinstance(st, tuple) else st}/{e.get('layer', '*') or '-'}/{e.get('method', '*') or '-'}"
+        rows.append(f"  {t:<15} {got:<32} {want}")
+    head = f"  {'target':<15} {'recorded':<32} {'expected' if expected else ''}"
+    return "\n".join([head, *rows])

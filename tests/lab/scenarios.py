@@ -1,0 +1,359 @@
+"""The lab's scenario catalog: censorship (and non-censorship) situations with known ground truth.
+
+A scenario is data:
+
+- ``timeline``: censor actions ``(t_seconds, action, args)``; ``action`` names a method of
+  :class:`tests.lab.censor.Censor` (the README lists them).
+- ``runs``: when the real probe is run (seconds after t=0), and for each run the expected verdict of
+  every target of ``targets.lab.yaml`` plus step-level checks. A timed scenario has several runs
+  with different expectations; ``window`` says the interval the run must start and end in for its
+  expectation to hold (a run that overflows its window is a lab *timing* failure, reported as such).
+- ``expect``: the scenario's headline verdicts (the first run's).
+
+Events run in time order, one at a time: an action or a run at ``t`` starts at ``t`` or when the
+previous event finished, whichever is later. Timed *censorship* (unblocking windows, glitches) is a
+kernel-side nft set element with a timeout, so it is exact even when a run is slow.
+
+Expectations are ``{"status": ..., "layer": ..., "method": ...}``; a key that is absent is not
+asserted, and ``status`` may be a tuple of acceptable values. Checks are tuples
+``(kind, target_or_targets, *args)`` evaluated on the recorded steps by :mod:`tests.lab.checks`;
+they assert what the probe must record regardless of the verdict engine's rules.
+
+Ground-truth conventions: in single-method scenarios facebook is the censored platform and every
+other platform is a control; telegram's DCs are IP endpoints; canary-int sits on the "internet" side
+(behind the international gateway, the censor), canary-dom on the domestic side (the censor's own
+network).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from tests.lab import topology as T
+
+# name -> (platform, kind, site key). Must match targets.lab.yaml (test_catalog checks it).
+TARGETS: Mapping[str, tuple[str, str, str]] = MappingProxyType({
+    "facebook-web": ("facebook", "web", "facebook"),
+    "facebook-http": ("facebook", "web", "facebook"),
+    "twitter-web": ("twitter", "web", "twitter"),
+    "telegram-web": ("telegram", "web", "telegram"),
+    "telegram-dc1": ("telegram", "endpoint", "telegram-dc"),
+    "telegram-dc2": ("telegram", "endpoint", "telegram-dc"),
+    "instagram-web": ("instagram", "web", "instagram"),
+    "youtube-web": ("youtube", "web", "youtube"),
+    "whatsapp-web": ("whatsapp", "web", "whatsapp"),
+    "canary-int": ("canary", "canary", "canary-int"),
+    "canary-dom": ("canary", "canary", "canary-dom"),
+})
+ALL = tuple(TARGETS)
+CANARIES = ("canary-int", "canary-dom")
+FACEBOOK = ("facebook-web", "facebook-http")
+TELEGRAM_DCS = ("telegram-dc1", "telegram-dc2")
+
+TIMEOUT = ("generic_timeout_error",)
+RESET = ("connection_reset",)
+REFUSED = ("connection_refused",)
+
+OK: Mapping[str, Any] = MappingProxyType({"status": "ok"})
+
+
+def blocked(layer: str, method: str) -> dict[str, Any]:
+    return {"status": "blocked", "layer": layer, "method": method}
+
+
+def expect(default: Mapping[str, Any] = OK, **by_target: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
+    """Expected verdict for every lab target: ``default`` unless given (use _ for - in names)."""
+    given = {k.replace("_", "-"): v for k, v in by_target.items()}
+    unknown = set(given) - set(TARGETS)
+    if unknown:
+        raise KeyError(f"unknown lab targets: {sorted(unknown)}")
+    return MappingProxyType({t: MappingProxyType(dict(given.get(t, default))) for t in TARGETS})
+
+
+def others(*excluded: str) -> tuple[str, ...]:
+    return tuple(t for t in TARGETS if t not in excluded)
+
+
+def reached_except(*excluded: str) -> tuple[tuple, ...]:
+    """Every target not excluded reaches its authentic server (the controls of the scenario)."""
+    return (("reached", others(*excluded)),)
+
+
+@dataclass(frozen=True)
+class Run:
+    at: float
+    expect: Mapping[str, Mapping[str, Any]]
+    checks: tuple[tuple, ...] = ()
+    window: tuple[float, float] | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    timeline: tuple[tuple[float, str, Mapping[str, Any]], ...]
+    runs: tuple[Run, ...]
+    probe_args: tuple[str, ...] = ()  # appended to the default lab probe arguments
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def expect(self) -> Mapping[str, Mapping[str, Any]]:
+        return self.runs[0].expect
+
+    @property
+    def timed(self) -> bool:
+        return len(self.runs) > 1 or any(t > 0 for t, _, _ in self.timeline)
+
+    @property
+    def duration(self) -> float:
+        return max([r.at for r in self.runs] + [t for t, _, _ in self.timeline])
+
+
+def single(name: str, description: str, actions: list[tuple[str, dict]], exp, checks=(), probe_args=(),
+           tags=()) -> Scenario:
+    """A one-run scenario: every action at t=0, one probe run."""
+    return Scenario(name, description, tuple((0.0, a, MappingProxyType(args)) for a, args in actions),
+                    (Run(0.0, exp, tuple(checks)),), tuple(probe_args), tuple(tags))
+
+
+def _tl(*events: tuple[float, str, dict]) -> tuple:
+    return tuple((float(t), a, MappingProxyType(args)) for t, a, args in events)
+
+
+FB = {"sites": ["facebook"]}
+FB_BLOCKED_CHECKS = reached_except(*FACEBOOK) + (("not_reached", FACEBOOK),)
+FB_BLACKHOLED = expect(facebook_web=blocked("tcp", "ip_blackhole"), facebook_http=blocked("tcp", "ip_blackhole"))
+TELEGRAM = ("telegram-web", *TELEGRAM_DCS)
+TG = {"sites": ["telegram", "telegram-dc"]}
+TG_BLACKHOLED = expect(**{t.replace("-", "_"): blocked("tcp", "ip_blackhole") for t in TELEGRAM})
+TG_BLOCKED_CHECKS = reached_except(*TELEGRAM) + (("not_reached", TELEGRAM), ("tcp_failure", TELEGRAM, TIMEOUT))
+
+# ---------------------------------------------------------------------------------------------
+
+CATALOG: tuple[Scenario, ...] = (
+    single(
+        "control",
+        "No censorship: every platform, both Telegram DCs and both canaries are reached; DNS answers "
+        "are the lab's real addresses.",
+        [("nothing", {})],
+        expect(),
+        checks=(("reached", ALL), ("dns_authentic", others(*TELEGRAM_DCS)), ("tcp_ok", TELEGRAM_DCS)),
+    ),
+    single(
+        "dns_hijack",
+        "Iran's DNS hijack: every DNS query is DNATed to a lying resolver that answers 10.10.34.34 for "
+        "facebook's names; the GET then lands on the blockpage server (Iran's national blockpage).",
+        [("dns_hijack", FB)],
+        expect(facebook_web=blocked("dns", "blockpage_ip"), facebook_http=blocked("dns", "blockpage_ip")),
+        checks=FB_BLOCKED_CHECKS + (("dns_answer", FACEBOOK, T.BLOCKPAGE_IP), ("http_blockpage", "facebook-http")),
+    ),
+    single(
+        "nxdomain",
+        "The vantage's resolver lies NXDOMAIN for facebook's names (queries to it are DNATed to a "
+        "lying dnsmasq); the names exist: the public resolver (198.18.8.8, asked with --resolver) "
+        "answers them, and facebook is reachable at that address.",
+        [("dns_nxdomain", {"sites": ["facebook"], "intercept": "system"})],
+        expect(facebook_web=blocked("dns", "nxdomain"), facebook_http=blocked("dns", "nxdomain")),
+        checks=reached_except() + (("dns_nxdomain", FACEBOOK, "system"),
+                                   ("dns_authentic", FACEBOOK, T.PUBLIC_RESOLVER_IP)),
+    ),
+    single(
+        "bogon",
+        "The lying resolver answers a bogon address (127.0.0.2) for facebook's names.",
+        [("dns_bogon", {"sites": ["facebook"], "answer": T.BOGON_IP})],
+        expect(facebook_web=blocked("dns", "bogon"), facebook_http=blocked("dns", "bogon")),
+        checks=FB_BLOCKED_CHECKS + (("dns_answer", FACEBOOK, T.BOGON_IP),),
+    ),
+    single(
+        "dns_injection",
+        "On-path injection: a scapy injector on the censor forges an A answer (10.10.34.36) for "
+        "facebook's names the moment the query passes; the real answer from the (slow, 300 ms) "
+        "resolver arrives later. The system lookup takes the forged one; a raw query sees both.",
+        [("dns_inject", {"sites": ["facebook"], "answer": T.INJECTED_IP, "delay": 0.3})],
+        expect(facebook_web=blocked("dns", "injected"), facebook_http=blocked("dns", "injected")),
+        checks=FB_BLOCKED_CHECKS + (("dns_answer", FACEBOOK, T.INJECTED_IP), ("inject_seen", FACEBOOK)),
+    ),
+    single(
+        "ip_blackhole",
+        "Facebook's IP is blackholed (every packet silently dropped): connects time out.",
+        [("ip_blackhole", FB)],
+        FB_BLACKHOLED,
+        checks=FB_BLOCKED_CHECKS + (("dns_authentic", FACEBOOK), ("tcp_failure", FACEBOOK, TIMEOUT)),
+    ),
+    single(
+        "tcp_rst",
+        "IP-based RST injection: the handshake completes, then every data segment to facebook's IP "
+        "is answered with a TCP RST by the censor, whatever the SNI (the harmless-SNI control is reset "
+        "too, unlike SNI filtering).",
+        [("tcp_rst", FB)],
+        expect(facebook_web=blocked("tcp", "rst"), facebook_http=blocked("tcp", "rst")),
+        checks=FB_BLOCKED_CHECKS + (("tcp_ok", FACEBOOK), ("tls_failure", "facebook-web", RESET),
+                                    ("tls_control_failure", "facebook-web", RESET),
+                                    ("http_failure", "facebook-http", RESET)),
+    ),
+    single(
+        "sni_rst",
+        "SNI filtering: `-m string` on 'facebook.lab' in the ClientHello, answered with a RST; the "
+        "same IP completes a handshake for a harmless SNI; plain HTTP to facebook is untouched.",
+        [("sni_block", {"patterns": ["facebook.lab"], "mode": "rst"})],
+        expect(facebook_web=blocked("tls", "sni_rst")),
+        checks=reached_except("facebook-web") + (("not_reached", "facebook-web"), ("tcp_ok", "facebook-web"),
+                                                 ("tls_failure", "facebook-web", RESET),
+                                                 ("tls_control_ok", "facebook-web")),
+    ),
+    single(
+        "sni_drop",
+        "SNI filtering by silent drop: the ClientHello naming facebook.lab (and its retransmissions) "
+        "is dropped, so the handshake times out; the harmless SNI completes.",
+        [("sni_block", {"patterns": ["facebook.lab"], "mode": "drop"})],
+        expect(facebook_web=blocked("tls", "sni_timeout")),
+        checks=reached_except("facebook-web") + (("not_reached", "facebook-web"), ("tcp_ok", "facebook-web"),
+                                                 ("tls_failure", "facebook-web", TIMEOUT),
+                                                 ("tls_control_ok", "facebook-web")),
+    ),
+    single(
+        "http_host_rst",
+        "HTTP Host filtering: `-m string` on 'Host: www.facebook.lab' in plain HTTP, answered with a "
+        "RST; HTTPS to the same IP works.",
+        [("http_host_block", {"hosts": ["www.facebook.lab"], "mode": "rst"})],
+        expect(facebook_http=blocked("http", "http_rst")),
+        checks=reached_except("facebook-http") + (("not_reached", "facebook-http"), ("tcp_ok", "facebook-http"),
+                                                  ("http_failure", "facebook-http", RESET)),
+    ),
+    single(
+        "http_blockpage_ir",
+        "HTTP blockpage: tcp/80 to facebook's IP is DNATed to the blockpage server, which serves Iran's "
+        "national blockpage (403, iframe to 10.10.34.34); DNS and HTTPS are untouched.",
+        [("http_blockpage", FB)],
+        expect(facebook_http=blocked("http", "blockpage")),
+        checks=reached_except("facebook-http") + (("not_reached", "facebook-http"), ("dns_authentic", FACEBOOK),
+                                                  ("http_blockpage", "facebook-http")),
+    ),
+    single(
+        "throttling",
+        "Bandwidth throttling: tc htb shapes traffic from facebook's IP to 256 kbit/s (the kernel has "
+        "no netem); pages still load, many times slower than the canaries'.",
+        [("throttle", {"sites": ["facebook"], "rate": "256kbit"})],
+        expect(facebook_web=blocked("http", "throttled"), facebook_http=blocked("http", "throttled")),
+        checks=(("reached", ALL), ("slower", FACEBOOK, "canary-int", 5.0)),
+        probe_args=("--timeout", "4"),
+    ),
+    single(
+        "site_down",
+        "Facebook's own web server is stopped (no censorship): its IP answers every connect with a "
+        "RST from the host, on the internet side.",
+        [("site_down", FB)],
+        expect(facebook_web={"status": "down", "layer": "tcp"}, facebook_http={"status": "down", "layer": "tcp"}),
+        checks=FB_BLOCKED_CHECKS + (("dns_authentic", FACEBOOK), ("tcp_failure", FACEBOOK, REFUSED)),
+    ),
+    single(
+        "name_gone",
+        "Facebook's names are removed from the real resolvers (no censorship): a genuine NXDOMAIN "
+        "from the vantage's resolver and from the public one alike (what tells it from the nxdomain "
+        "scenario).",
+        [("name_gone", FB)],
+        expect(facebook_web={"status": "down", "layer": "dns"}, facebook_http={"status": "down", "layer": "dns"}),
+        checks=FB_BLOCKED_CHECKS + (("dns_nxdomain", FACEBOOK),),
+    ),
+    Scenario(
+        "vantage_outage",
+        "The vantage's uplink dies (the censor-side end of the vantage link goes down): everything, "
+        "canaries included, times out; a second run after the link is back finds everything ok.",
+        _tl((0, "vantage_link_down", {}), (25, "vantage_link_up", {})),
+        (
+            Run(0.0, expect({"status": "outage"}), (("not_reached", ALL), ("dns_failed", others(*TELEGRAM_DCS))),
+                window=(0, 25), label="link down"),
+            Run(25.5, expect(), (("reached", ALL),), window=(25, 1e9), label="link up again"),
+        ),
+        tags=("timed",),
+    ),
+    single(
+        "resolver_down",
+        "The vantage's resolver is stopped: every lookup fails, canaries included (an outage of the "
+        "vantage, not censorship); Telegram's DCs, IP endpoints, are still reached.",
+        [("resolver_down", {})],
+        expect({"status": "outage"}, telegram_dc1=OK, telegram_dc2=OK),
+        checks=(("dns_failed", others(*TELEGRAM_DCS)), ("not_reached", others(*TELEGRAM_DCS)),
+                ("reached", TELEGRAM_DCS)),
+    ),
+    single(
+        "flaky_loss",
+        "30 % of packets dropped at random on the vantage link in both directions, no censorship: "
+        "every failure is a timeout that retries get past; no target may be called blocked.",
+        [("loss", {"probability": 0.3})],
+        expect({"status": ("ok", "flaky")}),
+        checks=(("no_censorship_signals", ALL), ("reached_most", ALL, 0.6)),
+        probe_args=("--timeout", "2", "--retries", "3"),
+    ),
+    Scenario(
+        "glitch",
+        "Facebook is blackholed and the block is lifted for 10 s in the middle (an nft set element "
+        "with a 10 s timeout, removed by the kernel): the run inside the gap reaches facebook, the "
+        "runs before and after are blocked. A single-measurement blip, not an unblocking window.",
+        _tl((0, "ip_blackhole", FB), (10, "open_window", {"sites": ["facebook"], "seconds": 10})),
+        (
+            Run(0.0, FB_BLACKHOLED, FB_BLOCKED_CHECKS + (("tcp_failure", FACEBOOK, TIMEOUT),),
+                window=(0, 10), label="blocked"),
+            Run(10.3, expect(), (("reached", ALL),), window=(10, 20), label="lifted"),
+            Run(20.5, FB_BLACKHOLED, FB_BLOCKED_CHECKS + (("tcp_failure", FACEBOOK, TIMEOUT),),
+                window=(20, 1e9), label="blocked again"),
+        ),
+        probe_args=("--timeout", "1"),
+        tags=("timed",),
+    ),
+    Scenario(
+        "unblocking_window",
+        "Telegram (web and both DCs) is blackholed, opens for 20 s (an nft set element with a 20 s "
+        "timeout: the kernel closes the window, not the test) and is blocked again; the probe runs "
+        "about every 6 s: blocked, open x3, blocked x2.",
+        _tl((0, "ip_blackhole", TG), (10, "open_window", {**TG, "seconds": 20})),
+        (
+            Run(0.0, TG_BLACKHOLED, TG_BLOCKED_CHECKS, window=(0, 10), label="blocked"),
+            Run(10.3, expect(), (("reached", ALL),), window=(10, 30), label="open 1"),
+            Run(16.5, expect(), (("reached", ALL),), window=(10, 30), label="open 2"),
+            Run(22.5, expect(), (("reached", ALL),), window=(10, 30), label="open 3"),
+            Run(30.5, TG_BLACKHOLED, TG_BLOCKED_CHECKS, window=(30, 1e9), label="closed 1"),
+            Run(38.0, TG_BLACKHOLED, TG_BLOCKED_CHECKS, window=(30, 1e9), label="closed 2"),
+        ),
+        probe_args=("--timeout", "1"),
+        tags=("timed",),
+    ),
+    single(
+        "mixed_iran",
+        "Iran's configuration: facebook and twitter DNS-hijacked to 10.10.34.34, Telegram's DC IPs "
+        "blackholed, instagram (and the rest) open.",
+        [("dns_hijack", {"sites": ["facebook", "twitter"]}), ("ip_blackhole", {"sites": ["telegram-dc"]})],
+        expect(facebook_web=blocked("dns", "blockpage_ip"), facebook_http=blocked("dns", "blockpage_ip"),
+               twitter_web=blocked("dns", "blockpage_ip"),
+               telegram_dc1=blocked("tcp", "ip_blackhole"), telegram_dc2=blocked("tcp", "ip_blackhole")),
+        checks=reached_except(*FACEBOOK, "twitter-web", *TELEGRAM_DCS)
+        + (("not_reached", (*FACEBOOK, "twitter-web", *TELEGRAM_DCS)),
+           ("dns_answer", (*FACEBOOK, "twitter-web"), T.BLOCKPAGE_IP), ("http_blockpage", "facebook-http"),
+           ("tcp_failure", TELEGRAM_DCS, TIMEOUT), ("dns_authentic", "instagram-web")),
+    ),
+    # -- beyond the 20 of issue #3 ---------------------------------------------------------------
+    single(
+        "international_shutdown",
+        "International shutdown (Iran, November 2019): nothing crosses the international gateway "
+        "except DNS to the national resolver; the domestic canary is reached, the international one "
+        "and every platform time out.",
+        [("intl_shutdown", {})],
+        expect({"status": "outage", "method": "international_shutdown"}, canary_dom=OK),
+        checks=(("reached", "canary-dom"), ("not_reached", others("canary-dom")),
+                ("tcp_failure", others("canary-dom"), TIMEOUT)),
+    ),
+    single(
+        "glitch_retry",
+        "A one-off glitch: only the first TLS ClientHello to facebook is reset (an nft set element "
+        "that deletes itself on first match); the retry succeeds. Not blocking: flaky.",
+        [("rst_once", {"sites": ["facebook"], "port": 443})],
+        expect(facebook_web={"status": "flaky"}),
+        checks=(("reached", ALL), ("failed_then_ok", "facebook-web", RESET)),
+    ),
+)
+
+BY_NAME: Mapping[str, Scenario] = MappingProxyType({s.name: s for s in CATALOG})
+assert len(BY_NAME) == len(CATALOG), "duplicate scenario names"

@@ -1,0 +1,218 @@
+"""Loading results (JSONL tolerant of torn lines, compacted Parquet, OONI) and `compact`."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import analysis
+from analysis import compaction
+from analysis import frame as fr
+from analysis import io as aio
+from tests import synth
+
+
+@functools.lru_cache(maxsize=None)
+def _week():
+    df, truth = synth.timeline(days=28)
+    return fr.normalize(df[df["measured_at"] < pd.Timestamp("2026-09-08", tz="UTC")].reset_index(drop=True))
+
+
+def _sorted(df: pd.DataFrame) -> pd.DataFrame:
+    out = fr.normalize(df.sort_values("id").reset_index(drop=True))
+    out.attrs = {}
+    return out
+
+
+def assert_same_frame(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """assert_frame_equal, minus pandas' slow per-element path for categoricals (same dtype + same codes)."""
+    assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    for c in a.columns:
+        assert a[c].dtype == b[c].dtype, c
+        if isinstance(a[c].dtype, pd.CategoricalDtype):
+            assert np.array_equal(a[c].cat.codes.to_numpy(), b[c].cat.codes.to_numpy()), c
+        else:
+            pd.testing.assert_series_equal(a[c], b[c], check_index=False)
+
+
+def test_jsonl_round_trip_with_torn_final_line(tmp_path):
+    df = _week()
+    paths = synth.write_jsonl(df, tmp_path / "res", torn_tail=True)
+    got = analysis.load(tmp_path / "res")
+    rep = got.attrs["read_report"]
+    assert rep["torn_final"] == [str(paths[-1])] and rep["skipped"] == 1 and rep["bad_lines"] == []
+    assert rep["files"] == len(paths) and rep["lines"] == len(df)
+    assert "torn final line" in rep["summary"]
+    assert_same_frame(_sorted(got), _sorted(df))
+    assert analysis.read_report(got) == rep
+
+
+def test_contract_only_lines_bad_lines_and_fallback_parser(tmp_path):
+    rec = synth.to_records(_week().head(3))
+    rec[0].pop("steps")  # lines may carry only the contract's fields
+    rec[1]["steps"] = {}
+    rec[2]["vantage"]["asn"] = "AS58224"  # a type the fast parser refuses: the file is re-read line by line
+    p = tmp_path / "2026-09-01.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in rec[:2]) + "\nnot json at all\n" + json.dumps(rec[2]) + "\n")
+    got = analysis.load(p)
+    assert len(got) == 3 and got["asn"].tolist() == [58224, 58224, 58224]
+    rep = got.attrs["read_report"]
+    assert rep["bad_lines"] == [f"{p}:3"] and rep["torn_final"] == []
+    # the fast path gives the same frame as the line-by-line path
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text("\n".join(json.dumps(r) for r in rec[:2]) + "\n")
+    fast = aio.read_jsonl_file(ok)
+    slow = fr.records_to_arrow(rec[:2])
+    pd.testing.assert_frame_equal(fr.from_arrow(fast), fr.from_arrow(slow))
+
+
+def test_torn_line_only_and_empty_files(tmp_path):
+    (tmp_path / "2026-09-01.jsonl").write_bytes(b'{"schema": "reachprobe/1", "id": "x", "meas')
+    (tmp_path / "2026-09-02.jsonl").write_bytes(b"")
+    got = analysis.load(tmp_path)
+    assert got.empty and got.attrs["read_report"]["torn_final"] == [str(tmp_path / "2026-09-01.jsonl")]
+    assert list(got.columns) == list(fr.COLUMNS)
+
+
+def test_directory_of_many_volunteers_and_dedupe(tmp_path):
+    df = _week()
+    a = df[df["vantage"].isin(["tci-teh-1", "mci-teh-1"])]
+    b = df[~df["vantage"].isin(["tci-teh-1", "mci-teh-1"])]
+    synth.write_jsonl(a, tmp_path / "volunteers" / "alice")
+    synth.write_jsonl(b, tmp_path / "volunteers" / "bob" / "results")
+    # the same measurement twice (a copied file) is counted once
+    synth.write_jsonl(a.head(10), tmp_path / "volunteers" / "carol")
+    got = analysis.load(tmp_path / "volunteers")
+    assert_same_frame(_sorted(got), _sorted(df))
+
+
+def test_compact_parquet_round_trip_idempotent_and_incremental(tmp_path):
+    df = _week()
+    res_dir = tmp_path / "res"
+    synth.write_jsonl(df, res_dir, torn_tail=True)
+    out = tmp_path / "pq"
+    r1 = analysis.compact(res_dir, out)
+    assert r1.months_written == ["2026-09"] and r1.rows == len(df) and r1.read_report["skipped"] == 1
+    files = sorted(out.glob("v_*/*.parquet"))
+    assert [f.parent.name for f in files] == sorted(f"v_{v}" for v in df["vantage"].cat.categories)
+    assert not list(out.rglob("*.tmp"))
+    stamp = {f: f.stat().st_mtime_ns for f in files}
+    pq = analysis.load(out)
+    assert_same_frame(_sorted(pq), _sorted(df))
+    assert pq.attrs["read_report"]["torn_final"]  # the compaction's skipped line is still reported
+    # same analysis from JSONL and from Parquet
+    pd.testing.assert_frame_equal(analysis.episodes(pq), analysis.episodes(analysis.load(res_dir)))
+    # idempotent: nothing changes, nothing is rewritten
+    r2 = analysis.compact(res_dir, out)
+    assert r2.months_written == [] and r2.months_skipped == ["2026-09"]
+    assert {f: f.stat().st_mtime_ns for f in files} == stamp
+    # incremental: a new line in one day rewrites that month only, and the new row appears
+    extra = synth.to_records(df.tail(1))[0]
+    extra["id"] = "new-measurement"
+    last_day = sorted(res_dir.glob("*.jsonl"))[0]
+    with open(last_day, "a") as fh:
+        fh.write(json.dumps(extra) + "\n")
+    r3 = analysis.compact(res_dir, out)
+    assert r3.months_written == ["2026-09"]
+    assert len(analysis.load(out)) == len(df) + 1
+    # a forced run rewrites; a second forced run gives byte-identical files
+    analysis.compact(res_dir, out, force=True)
+    before = {f: f.read_bytes() for f in out.glob("v_*/*.parquet")}
+    analysis.compact(res_dir, out, force=True)
+    assert {f: f.read_bytes() for f in out.glob("v_*/*.parquet")} == before
+
+
+def test_compacted_files_are_private_and_names_safe(tmp_path):
+    df = _week().head(50).copy()
+    df["vantage"] = pd.Categorical(["../evil v/1"] * len(df))
+    compaction.write_partitioned(df, tmp_path / "pq", "2026-09")
+    files = list((tmp_path / "pq").rglob("*.parquet"))
+    assert len(files) == 1 and files[0].parent.parent == tmp_path / "pq"
+    assert files[0].parent.name == "v_%2E%2E%2Fevil%20v%2F1"
+    assert oct(files[0].stat().st_mode & 0o777) == "0o600"
+    assert analysis.load(tmp_path / "pq")["vantage"].unique().tolist() == ["../evil v/1"]
+
+
+def test_load_columns_filters_and_errors(tmp_path):
+    df = _week()
+    synth.write_jsonl(df, tmp_path / "res")
+    analysis.compact(tmp_path / "res", tmp_path / "pq")
+    cols = ["measured_at", "vantage", "target", "status"]
+    got = analysis.load(tmp_path / "pq", columns=cols, since="2026-09-03", platforms=["facebook"])
+    assert list(got.columns) == cols
+    assert got["measured_at"].min() >= pd.Timestamp("2026-09-03", tz="UTC")
+    exp = df[(df["measured_at"] >= pd.Timestamp("2026-09-03", tz="UTC")) & (df["platform"] == "facebook")]
+    assert len(got) == len(exp)
+    assert len(analysis.load(tmp_path / "res", since="2026-09-03", platforms=["facebook"])) == len(exp)
+    with pytest.raises(ValueError):
+        analysis.load(tmp_path / "pq", engine="spark")
+    with pytest.raises(ValueError):
+        analysis.load(tmp_path / "pq", columns=["nope"])
+    with pytest.raises(FileNotFoundError):
+        analysis.load(tmp_path / "missing.jsonl")
+
+
+def test_ooni_rows_map_to_frame_columns(monkeypatch, tmp_path):
+    raw = [
+        {"measurement_start_time": "2022-08-15 19:01:30", "probe_asn": "AS197207", "probe_cc": "IR",
+         "test_name": "web_connectivity", "input": "https://www.facebook.com/", "report_id": "r1",
+         "measurement_uid": "u1", "test_keys": {"blocking": "dns", "accessible": False}},
+        {"measurement_start_time": "2022-08-15 19:11:30", "probe_asn": "AS197207", "probe_cc": "IR",
+         "test_name": "web_connectivity", "input": "https://www.facebook.com/", "report_id": "r1",
+         "measurement_uid": "u2", "test_keys": {"blocking": False, "accessible": True}},
+        {"measurement_start_time": "2022-08-15 19:12:00", "probe_asn": "AS58224", "probe_cc": "IR",
+         "test_name": "telegram", "input": None, "measurement_uid": "u3",
+         "test_keys": {"telegram_http_blocking": True, "telegram_tcp_blocking": True}},
+    ]
+    shaped = {"schema": "reachprobe/1", "id": "u4", "run_id": "r2", "measured_at": "2022-08-15T19:20:00Z",
+              "vantage": {"id": "whatever", "asn": 44244, "cc": "IR", "network": None},
+              "target": {"platform": None, "name": "twitter.com", "kind": "web", "url": "https://twitter.com/"},
+              "steps": {}, "verdict": {"status": "ok", "layer": None, "method": None, "rule": "ooni.x",
+                                       "confidence": 0.5, "confirmed": False}}
+    fake = types.ModuleType("analysis.ooni")
+    fake.read_ooni = lambda path: raw if str(path).endswith("raw.jsonl") else [shaped]
+    monkeypatch.setitem(sys.modules, "analysis.ooni", fake)
+    (tmp_path / "raw.jsonl").write_text("{}")
+    (tmp_path / "shaped.jsonl").write_text("{}")
+    df = analysis.load_ooni([tmp_path / "raw.jsonl", tmp_path / "shaped.jsonl"])
+    assert df["vantage"].astype(str).tolist() == ["ooni-AS197207", "ooni-AS197207", "ooni-AS58224", "ooni-AS44244"]
+    assert df["platform"].astype(str).tolist() == ["facebook", "facebook", "telegram", "twitter"]
+    assert df["target"].astype(str).tolist()[:2] == ["https://www.facebook.com/"] * 2
+    assert df["target"].iloc[3] == "https://twitter.com/"
+    assert df["status"].astype(str).tolist() == ["blocked", "ok", "blocked", "ok"]
+    assert set(df["source"].astype(str)) == {"ooni"} and df["asn"].tolist() == [197207, 197207, 58224, 44244]
+    assert str(df["measured_at"].dtype) == fr.TIME_DTYPE
+    assert df["measured_at"].iloc[0] == pd.Timestamp("2022-08-15 19:01:30", tz="UTC")
+    # a frame handed back by read_ooni works too
+    fake.read_ooni = lambda path: pd.DataFrame([{**{c: None for c in fr.COLUMNS}, "measured_at": "2022-08-15T19:00:00Z",
+                                                 "asn": 16322, "status": "blocked", "input": "https://www.instagram.com/"}])
+    df2 = analysis.load_ooni([tmp_path / "raw.jsonl"])
+    assert df2["vantage"].tolist() == ["ooni-AS16322"] and df2["platform"].tolist() == ["instagram"]
+
+
+def test_platform_of_urls_and_tests():
+    assert aio.platform_of("https://m.facebook.com/x") == "facebook"
+    assert aio.platform_of("https://x.com/") == "twitter"
+    assert aio.platform_of(None, "whatsapp") == "whatsapp"
+    assert aio.platform_of("https://www.example.org/") == "example.org"
+    assert aio.platform_of("http://notfacebook.com/") == "notfacebook.com"
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "f.bin"
+    compaction.atomic_write_bytes(target, b"old")
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        compaction.atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
