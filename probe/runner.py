@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from probe.measure import tls as mtls
 from probe.records import Steps, Vantage, Verdict
 from probe.results import ResultsWriter, make_record, new_id, utc_now
 from probe.targets import Target
-from probe.verdict import RunContext, canary_health, classify
+from probe.verdict import RunContext, classify, run_context
 
 R = TypeVar("R")
 
@@ -281,12 +280,9 @@ class Runner:
 
     # -- judging -----------------------------------------------------------------------------
     def judge(self, results: list[TargetResult]) -> RunContext:
-        canaries = [(r.target, r.steps) for r in results if r.target.is_canary]
-        rates = [a.throughput_bps for _, s in canaries for a in s.http
-                 if a.failure is None and a.throughput_bps]
-        ctx = RunContext(health=canary_health(canaries),
-                         canary_throughput_bps=statistics.median(rates) if rates else None,
-                         fingerprints=self.cfg.fingerprints, bogon_exempt=tuple(self.cfg.bogon_exempt))
+        """Controls from the whole run (canaries, addresses that reset any SNI), then a verdict each."""
+        ctx = run_context([(r.target, r.steps) for r in results], fingerprints=self.cfg.fingerprints,
+                          bogon_exempt=tuple(self.cfg.bogon_exempt))
         for r in results:
             r.verdict = classify(r.target, r.steps, ctx)
         return ctx
