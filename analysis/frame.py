@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 STATUSES: tuple[str, ...] = ("ok", "blocked", "down", "outage", "flaky", "inconclusive")
 STATUS_DTYPE = pd.CategoricalDtype(list(STATUSES), ordered=False)
@@ -187,57 +188,98 @@ def _ts_array(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return arr.cast(pa.timestamp("us", tz="UTC"))
 
 
-def from_arrow(tbl: pa.Table, *, columns: list[str] | None = None) -> pd.DataFrame:
-    """Arrow table (any subset of the frame columns, timestamps as strings or timestamps) -> frame."""
+def _sorted_dictionary(col: pa.ChunkedArray, drop_unused: bool) -> pa.ChunkedArray:
+    """One dictionary for all chunks, its values sorted, narrow indices: pandas then receives
+    categoricals that need no remapping (cheaper than remapping 10^7 codes in pandas)."""
+    if isinstance(col, pa.Array):
+        col = pa.chunked_array([col])
+    if col.num_chunks == 0:
+        return col
+    col = col.unify_dictionaries()
+    dictionary = col.chunk(0).dictionary
+    if drop_unused:
+        used = pc.unique(pa.chunked_array([c.indices for c in col.chunks], type=col.type.index_type)).drop_null()
+        used_np = used.to_numpy()
+        keep = np.zeros(len(dictionary), dtype=bool)
+        keep[used_np] = True
+    else:
+        keep = np.ones(len(dictionary), dtype=bool)
+    values = np.asarray(dictionary.to_pylist(), dtype=object)
+    kept = np.flatnonzero(keep)
+    order = kept[np.argsort(values[kept].astype(str), kind="stable")]
+    k = len(order)
+    itype = pa.int8() if k < 127 else pa.int16() if k < 32_767 else pa.int32()
+    if k == len(dictionary) and (order == np.arange(k)).all() and col.type.index_type == itype:
+        return col
+    rank = np.full(len(dictionary), -1, dtype=np.int64)
+    rank[order] = np.arange(k)
+    rank_arr = pa.array(rank).cast(itype)
+    new_dict = pa.array(values[order].tolist(), pa.string())
+    chunks = [pa.DictionaryArray.from_arrays(pc.take(rank_arr, c.indices), new_dict) for c in col.chunks]
+    return pa.chunked_array(chunks, type=pa.dictionary(itype, pa.string()))
+
+
+def from_arrow(tbl: pa.Table, *, columns: list[str] | None = None, drop_unused: bool = True) -> pd.DataFrame:
+    """Arrow table (any subset of the frame columns, timestamps as strings or timestamps) -> frame.
+
+    Columns are prepared in Arrow (timestamps cast to UTC microseconds, strings dictionary-encoded) and
+    converted in one multi-threaded ``Table.to_pandas`` call."""
     want = list(columns) if columns is not None else list(COLUMNS)
-    data: dict[str, Any] = {}
-    n = tbl.num_rows
     names = set(tbl.column_names)
+    arrays: dict[str, Any] = {}
+    unparsed_ts = None
     for name in want:
         if name not in names:
-            data[name] = None
             continue
         col = tbl.column(name)
         if name == "measured_at":
             try:
                 col = _ts_array(col)
-                data[name] = pd.Series(col.to_pandas(), copy=False).astype(TIME_DTYPE)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                data[name] = pd.to_datetime(pd.Series(col.to_pandas()), format="ISO8601", utc=True,
-                                            errors="coerce").astype(TIME_DTYPE)
-        elif name == "asn":
-            data[name] = col.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
-        elif name in ("confidence",):
-            data[name] = col.to_pandas()
+                unparsed_ts = col
+                continue
+        elif name == "asn" and not pa.types.is_int64(col.type):
+            col = col.cast(pa.int64())
         elif name == "confirmed":
-            data[name] = col.fill_null(False).to_pandas()
+            col = col.fill_null(False)
         elif name in CATEGORY_COLUMNS or name == "status":
             if not pa.types.is_dictionary(col.type):
                 col = col.dictionary_encode()
-            data[name] = col.to_pandas()
-        else:
-            data[name] = col.to_pandas()
-    df = pd.DataFrame({k: (v if v is not None else pd.Series([None] * n)) for k, v in data.items()}, copy=False)
-    return normalize(df, columns=want)
+            if name != "status":
+                col = _sorted_dictionary(col, drop_unused)
+        arrays[name] = col
+    df = pa.table(arrays).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get, split_blocks=True) \
+        if arrays else pd.DataFrame(index=pd.RangeIndex(tbl.num_rows))
+    if unparsed_ts is not None:
+        df["measured_at"] = pd.to_datetime(pd.Series(unparsed_ts.to_pandas()), format="ISO8601", utc=True,
+                                           errors="coerce")
+    return normalize(df, columns=want, drop_unused=drop_unused)
 
 
-def categorical(s: pd.Series) -> pd.Series:
-    """A categorical with the sorted *observed* string values as categories (deterministic dtype)."""
+def _code_dtype(k: int) -> type:
+    return np.int8 if k < 127 else np.int16 if k < 32_767 else np.int32
+
+
+def categorical(s: pd.Series, drop_unused: bool = True) -> pd.Series:
+    """A categorical with the sorted *observed* string values as categories (deterministic dtype).
+
+    ``drop_unused=False`` skips the scan for unused categories (for inputs known to have none)."""
     if isinstance(s.dtype, pd.CategoricalDtype):
         codes = s.cat.codes.to_numpy()
         cats = s.cat.categories
         if len(cats) and cats.dtype != "str":
             cats = pd.Index(cats.astype(str), dtype="str")
-        used = np.zeros(len(cats), dtype=bool)
-        valid = codes >= 0
-        used[codes[valid]] = True
+        if drop_unused:
+            used = np.bincount(codes.astype(np.intp) + 1, minlength=len(cats) + 1)[1:] > 0
+        else:
+            used = np.ones(len(cats), dtype=bool)
         kept = cats[used]
         order = np.argsort(kept.to_numpy(dtype=object).astype(str), kind="stable") if len(kept) else np.array([], int)
         new_cats = pd.Index(kept[order], dtype="str")
         if len(new_cats) == len(cats) and (order == np.arange(len(order))).all() and s.cat.categories.dtype == "str":
             return s
-        remap = np.full(len(cats) + 1, -1, dtype=np.int32)  # last slot: code -1
-        remap[np.flatnonzero(used)[order]] = np.arange(len(new_cats), dtype=np.int32)
+        remap = np.full(len(cats) + 1, -1, dtype=_code_dtype(len(new_cats)))  # last slot: code -1
+        remap[np.flatnonzero(used)[order]] = np.arange(len(new_cats))
         new_codes = remap[codes]  # codes == -1 -> remap[-1] == -1
         return pd.Series(pd.Categorical.from_codes(new_codes, dtype=pd.CategoricalDtype(new_cats)),
                          index=s.index, name=s.name)
@@ -261,7 +303,7 @@ def status_column(s: pd.Series) -> pd.Series:
     return pd.Series(pd.Categorical(vals, dtype=STATUS_DTYPE), index=s.index, name=s.name)
 
 
-def normalize(df: pd.DataFrame, *, columns: list[str] | None = None) -> pd.DataFrame:
+def normalize(df: pd.DataFrame, *, columns: list[str] | None = None, drop_unused: bool = True) -> pd.DataFrame:
     """Coerce a frame to the canonical dtypes and column order (missing columns filled with nulls)."""
     want = list(columns) if columns is not None else list(COLUMNS)
     n = len(df)
@@ -290,7 +332,7 @@ def normalize(df: pd.DataFrame, *, columns: list[str] | None = None) -> pd.DataF
         elif name == "status":
             s = status_column(s)
         elif name in CATEGORY_COLUMNS:
-            s = categorical(s)
+            s = categorical(s, drop_unused)
         elif name in STRING_COLUMNS:
             if s.dtype != "str":
                 s = s.astype(object).where(s.notna(), None).astype("str")

@@ -24,12 +24,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.json as pajson
-import pyarrow.parquet as pq
 
 from analysis import frame as fr
 from probe.results import ReadReport, iter_results
@@ -252,7 +250,9 @@ def read_parquet_files(files: Sequence[str | Path], columns: list[str] | None = 
     names = set(dataset.schema.names)
     want = list(columns) if columns is not None else list(fr.COLUMNS)
     tbl = dataset.to_table(columns=[c for c in want if c in names], filter=filters, use_threads=True)
-    return fr.from_arrow(tbl, columns=want)
+    # Parquet dictionaries hold only the values of their file (the compactor writes normalized frames),
+    # so unless rows were filtered out there is no unused category to scan for
+    return fr.from_arrow(tbl, columns=want, drop_unused=filters is not None)
 
 
 def _parquet_filter(since: pd.Timestamp | None, until: pd.Timestamp | None, platforms: Sequence[str] | None):
@@ -358,6 +358,10 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike], engine: str = "
         raise FileNotFoundError(f"no such results file: {missing[0]}")
     since_ts, until_ts = to_utc(since), to_utc(until)
     pfilter = _parquet_filter(since_ts, until_ts, platforms)
+    if cols is not None:  # the filters need their columns; the episode code needs time and status
+        for c in ("measured_at", "status", *(["platform"] if platforms else [])):
+            if c not in cols:
+                cols.append(c)
     if engine == "dask":
         return _load_dask(src, npartitions, cols, pfilter, since_ts, until_ts, platforms)
     parts: list[pd.DataFrame] = []
@@ -449,6 +453,7 @@ _PLATFORM_HOSTS = {
     "google": ("google.com",),
     "tiktok": ("tiktok.com",),
 }
+_SECOND_LEVEL = {"co", "com", "org", "net", "ac", "gov", "edu", "or", "ne", "go", "gen", "nic"}
 _TEST_PLATFORM = {"telegram": "telegram", "whatsapp": "whatsapp", "facebook_messenger": "facebook",
                   "signal": "signal", "tor": "tor", "vanilla_tor": "tor", "torsf": "tor", "psiphon": "psiphon"}
 
@@ -465,7 +470,16 @@ def platform_of(url: Any, test_name: Any = None) -> str | None:
     for platform, suffixes in _PLATFORM_HOSTS.items():
         if any(host == s or host.endswith("." + s) for s in suffixes):
             return platform
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return host  # an address, not a name
+    except ValueError:
+        pass
     parts = host.removeprefix("www.").split(".")
+    if len(parts) >= 3 and len(parts[-1]) == 2 and parts[-2] in _SECOND_LEVEL:
+        return ".".join(parts[-3:])  # example.co.uk, example.com.br
     return ".".join(parts[-2:]) if len(parts) >= 2 else (host or None)
 
 
@@ -503,9 +517,8 @@ def ooni_frame(obj: Any) -> pd.DataFrame:
     derived from the input URL or the test name, ``source = "ooni"``.
     """
     if isinstance(obj, pd.DataFrame):
-        rows = obj.to_dict("records")
-    else:
-        rows = list(obj)
+        return _ooni_from_frame(obj)
+    rows = list(obj)
     recs: list[dict[str, Any]] = []
     for r in rows:
         if not isinstance(r, dict):
@@ -525,13 +538,8 @@ def ooni_frame(obj: Any) -> pd.DataFrame:
                          "layer": vd.get("layer"), "method": vd.get("method"), "rule": vd.get("rule"),
                          "confidence": vd.get("confidence"), "confirmed": vd.get("confirmed"),
                          "run_id": r.get("run_id") or r.get("report_id"), "id": r.get("id")})
-        elif "status" in r and "measured_at" in r:  # already flat frame rows
-            asn = fr._as_asn(r.get("asn"))
-            inp = r.get("input") or r.get("target")
-            rec = dict(r)
-            rec.update({"asn": asn, "vantage": f"ooni-AS{asn}" if asn is not None else "ooni", "target": inp,
-                        "platform": r.get("platform") or platform_of(inp, r.get("test_name"))})
-            recs.append(rec)
+        elif "status" in r and ("measured_at" in r or "measurement_start_time" in r):  # flat rows
+            recs.extend(_ooni_from_frame(pd.DataFrame([r])).astype(object).to_dict("records"))
         else:  # raw OONI measurement document
             asn = fr._as_asn(r.get("probe_asn"))
             inp = r.get("input")
@@ -550,6 +558,37 @@ def ooni_frame(obj: Any) -> pd.DataFrame:
     df = pd.DataFrame.from_records(recs, columns=list(fr.COLUMNS)) if recs else pd.DataFrame(columns=list(fr.COLUMNS))
     df["source"] = "ooni"
     return fr.normalize(df)
+
+
+def _ooni_from_frame(d: pd.DataFrame) -> pd.DataFrame:
+    """A frame from ``read_ooni`` (OONI or frame column names) -> frame rows, vectorised."""
+    n = len(d)
+
+    def col(*names: str) -> pd.Series:
+        for name in names:
+            if name in d.columns:
+                return d[name].astype(object).where(d[name].notna(), None).reset_index(drop=True)
+        return pd.Series([None] * n, dtype=object)
+
+    asn = col("asn", "probe_asn").map(fr._as_asn)
+    inp = col("input", "url")
+    target = inp.where(inp.notna(), col("target"))
+    test = col("test_name")
+    platform = col("platform")
+    derived = pd.Series([platform_of(u, t) for u, t in zip(target, test)], dtype=object)
+    platform = platform.where(platform.notna() & (platform != "other"), derived)
+    ts = col("measured_at", "measurement_start_time")
+    ts = ts.map(lambda v: v.replace(" ", "T") + "Z" if isinstance(v, str) and "T" not in v and "+" not in v else v)
+    out = pd.DataFrame({
+        "measured_at": pd.to_datetime(ts, utc=True, errors="coerce", format="mixed") if n else ts,
+        "vantage": asn.map(lambda a: f"ooni-AS{a}" if a is not None else "ooni"),
+        "asn": asn, "cc": col("cc", "probe_cc"), "network": col("network", "probe_network_name"),
+        "platform": platform, "target": target, "kind": col("kind").where(col("kind").notna(), "web"),
+        "scope": col("scope"), "status": col("status"), "layer": col("layer"), "method": col("method"),
+        "rule": col("rule"), "confidence": col("confidence"), "confirmed": col("confirmed"),
+        "run_id": col("run_id", "report_id"), "id": col("id", "measurement_uid"), "source": "ooni",
+    })
+    return fr.normalize(out)
 
 
 def load_ooni(files: Sequence[str | os.PathLike]) -> pd.DataFrame:

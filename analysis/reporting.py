@@ -278,7 +278,7 @@ def summary(data: ReportData) -> list[str]:
     """Plain-language findings, one paragraph per line (platforms in order, facebook first)."""
     a = data.analysis
     lines: list[str] = []
-    asns = sorted(data.networks)
+    asns = sorted({int(x) for x in data.counts["asn"].dropna()})
     lines.append(
         f"{data.n:,} measurements from {len(data.coverage)} vantage(s) on {len(asns)} network(s) "
         f"({', '.join(_asn_name(data, x) for x in asns) or 'unknown'}), {_span_text(data.first, data.last)}."
@@ -564,7 +564,7 @@ def _md_escape(v: str) -> str:
 def render_md(data: ReportData) -> str:
     lines = [f"# {data.title}", "", f"Period {_span_text(data.first, data.last)}.", "", "## Summary", ""]
     lines += [f"- {line}" for line in summary(data)]
-    for sid, heading, frame, cols in _sections(data):
+    for _sid, heading, frame, cols in _sections(data):
         cols = [c for c in cols if c in frame.columns]
         lines += ["", f"## {heading}", ""]
         if not len(frame):

@@ -37,6 +37,7 @@ Everything is vectorised (sort, shift, cumsum, bincount, searchsorted); the per-
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,8 +51,6 @@ from analysis import io as aio
 STATES: tuple[str, ...] = ("reachable", "blocked", "down", "outage")
 STATE_DTYPE = pd.CategoricalDtype(list(STATES))
 REACHABLE, BLOCKED, DOWN, OUTAGE = 0, 1, 2, 3
-# status code (fr.STATUSES order) -> state code; the last slot serves the NaN code -1
-_STATUS_TO_STATE = np.array([REACHABLE, BLOCKED, DOWN, OUTAGE, -1, -1, -1], dtype=np.int8)
 
 #: columns that are a function of a grouping column, carried into episode rows (value at episode start)
 DESCRIPTORS: dict[str, tuple[str, ...]] = {
@@ -65,8 +64,17 @@ NAT = np.iinfo(np.int64).min
 _EPISODES_MARK = "reachprobe_episodes"
 
 
+def parse_duration(value: Any) -> pd.Timedelta:
+    """``pd.Timedelta`` that also takes ``"1d"``/``"2 days"`` without pandas' deprecation of ``d``."""
+    if isinstance(value, str):
+        import re
+
+        value = re.sub(r"(?<=\d)\s*d(?=\s|$)", "D", value.strip())
+    return pd.Timedelta(value)
+
+
 def gap_us(max_gap: Any) -> int:
-    td = pd.Timedelta(max_gap)
+    td = parse_duration(max_gap)
     if td <= pd.Timedelta(0):
         raise ValueError("max_gap must be positive")
     return int(td / pd.Timedelta(microseconds=1))
@@ -141,7 +149,7 @@ def _dominant(codes: np.ndarray, ep: np.ndarray, nep: int, ncat: int) -> tuple[n
     if k == 0 or not valid.any():
         return np.full(nep, -1, dtype=np.int64), pd.DataFrame({"ep": [], "code": [], "count": []})
     if nep * k <= 2**25:
-        counts = np.bincount(ep[valid] * k + codes[valid], minlength=nep * k).reshape(nep, k)
+        counts = np.bincount(ep[valid].astype(np.intp) * k + codes[valid], minlength=nep * k).reshape(nep, k)
         top = counts.argmax(axis=1)
         has = counts[np.arange(nep), top] > 0
         dom = np.where(has, top, -1)
@@ -154,7 +162,7 @@ def _dominant(codes: np.ndarray, ep: np.ndarray, nep: int, ncat: int) -> tuple[n
             trip = pd.DataFrame({"ep": np.array([], np.int64), "code": np.array([], np.int64),
                                  "count": np.array([], np.int64)})
         return dom, trip
-    key = ep[valid] * k + codes[valid]
+    key = ep[valid].astype(np.int64) * k + codes[valid]
     uniq, cnt = np.unique(key, return_counts=True)
     e, c = uniq // k, uniq % k
     trip = pd.DataFrame({"ep": e, "code": c, "count": cnt}).sort_values(["ep", "count", "code"],
@@ -227,7 +235,9 @@ def episodes_frame(pdf: pd.DataFrame, by: Sequence[str] = DEFAULT_BY, max_gap_us
     status = pdf["status"]
     if not (isinstance(status.dtype, pd.CategoricalDtype) and list(status.cat.categories) == list(fr.STATUSES)):
         status = fr.status_column(status)
-    state_all = _STATUS_TO_STATE[status.cat.codes.to_numpy()]
+    scodes = status.cat.codes.to_numpy()
+    # status codes follow fr.STATUSES: ok blocked down outage (states 0-3) flaky inconclusive (no state)
+    state_all = np.where(scodes < 4, scodes, -1).astype(np.int8, copy=False)
     g_all, valid = _group_codes(pdf, by)
     if len(t_all) and t_all.min() == NAT:
         valid = (t_all != NAT) if valid is None else valid & (t_all != NAT)
@@ -240,7 +250,7 @@ def episodes_frame(pdf: pd.DataFrame, by: Sequence[str] = DEFAULT_BY, max_gap_us
     t_ok = t_all if valid is None else t_all[valid]  # neutral rows must fit the key space too
     tmin = int(t_ok.min())
     tspan = int(t_ok.max()) - tmin + 1
-    gmax = int(g_all[erows].max()) + 1
+    gmax = int(g_all.max()) + 1
     key = None
     if gmax < (2**62) // max(tspan, 1):
         key = g_all[erows].astype(np.int64) * tspan + (t_all[erows] - tmin)
@@ -319,9 +329,9 @@ def episodes_frame(pdf: pd.DataFrame, by: Sequence[str] = DEFAULT_BY, max_gap_us
     # dominant (method, layer) pair: one bincount over pair codes
     mc, km = _codes(pdf["method"]) if "method" in pdf.columns else (np.full(len(pdf), -1, np.int8), 0)
     lc, kl = _codes(pdf["layer"]) if "layer" in pdf.columns else (np.full(len(pdf), -1, np.int8), 0)
-    me = mc[erows].astype(np.int32)
-    le = lc[erows].astype(np.int32)
-    pair = (me + 1) * (kl + 1) + le  # -1 only when both are missing
+    pdt = np.int16 if (km + 1) * (kl + 1) < 32_000 else np.int32
+    pair = (mc[erows].astype(pdt) + 1) * pdt(kl + 1)
+    pair += lc[erows]  # -1 only when both are missing
     dom, trip = _dominant(pair, ep, nep, (km + 1) * (kl + 1) - 1)
     dm = np.where(dom >= 0, (dom + 1) // (kl + 1) - 1, -1)
     dl = np.where(dom >= 0, (dom + 1) % (kl + 1) - 1, -1)
@@ -340,16 +350,20 @@ def episodes_frame(pdf: pd.DataFrame, by: Sequence[str] = DEFAULT_BY, max_gap_us
     out["methods"] = pd.Series(text, dtype="str")
     if "confidence" in pdf.columns:
         conf = pdf["confidence"].to_numpy(dtype="float64", na_value=np.nan)[erows]
-        ok = ~np.isnan(conf)
-        tot = np.add.reduceat(np.where(ok, conf, 0.0), starts)
-        cnt = np.add.reduceat(ok.astype(np.int64), starts)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out["confidence"] = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
+        nan = np.isnan(conf)
+        if nan.any():
+            ok = ~nan
+            tot = np.add.reduceat(np.where(ok, conf, 0.0), starts)
+            cnt = np.add.reduceat(ok, starts, dtype=np.int64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out["confidence"] = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
+        else:
+            out["confidence"] = np.add.reduceat(conf, starts) / n
     else:
         out["confidence"] = np.full(nep, np.nan)
     if "confirmed" in pdf.columns:
         conf_b = pdf["confirmed"].to_numpy(dtype=bool, na_value=False)[erows]
-        out["confirmed_share"] = np.add.reduceat(conf_b.astype(np.int64), starts) / n
+        out["confirmed_share"] = np.add.reduceat(conf_b, starts, dtype=np.int64) / n
     else:
         out["confirmed_share"] = np.full(nep, np.nan)
     out["gap_before"] = gap_before
@@ -443,8 +457,37 @@ def episodes(df: Any, by: Sequence[str] = DEFAULT_BY, *, max_gap: Any = DEFAULT_
         if not len(raw):
             raw = empty_episodes(by, df.columns)
     else:
-        raw = episodes_frame(df, by, g)
+        slices = _parallel_slices(df, by)
+        if slices:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(len(slices)) as pool:
+                parts = list(pool.map(lambda sl: episodes_frame(df.iloc[sl], by, g), slices))
+            raw = pd.concat(parts, ignore_index=True)
+        else:
+            raw = episodes_frame(df, by, g)
     return _finalize(raw, by, g)
+
+
+PARALLEL_MIN_ROWS = 2_000_000
+
+
+def _parallel_slices(pdf: pd.DataFrame, by: Sequence[str]) -> list[slice] | None:
+    """Row ranges that hold whole ``by[0]`` groups, one per core, when the frame is large and its rows
+    come grouped by ``by[0]`` (as Parquet compacted per vantage loads): numpy releases the GIL, so
+    the ranges are processed in threads, on views of the frame (no copy)."""
+    n = len(pdf)
+    cores = min(os.cpu_count() or 1, 4)
+    if n < PARALLEL_MIN_ROWS or cores < 2 or not isinstance(pdf[by[0]].dtype, pd.CategoricalDtype):
+        return None
+    codes = pdf[by[0]].cat.codes.to_numpy()
+    change = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    heads = codes[np.r_[0, change]]
+    if len(np.unique(heads)) != len(heads) or len(change) < 1:  # some value in several runs: not grouped
+        return None
+    cuts = sorted({int(change[np.argmin(np.abs(change - n * i / cores))]) for i in range(1, cores)})
+    bounds = [0, *cuts, n]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
 # ------------------------------------------------------------------------------------- transitions

@@ -21,10 +21,8 @@ from pathlib import Path
 import click
 
 from probe import cli_run
-from probe.cli_run import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, common_run_options
+from probe.cli_run import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, common_run_options
 from probe.consent import consent_option, require_consent
-
-EXIT_LOCKED = 3
 
 
 def _duration(_ctx, param, value):
@@ -313,7 +311,7 @@ def status_cmd(results_dir: str, check: bool, as_json: bool) -> None:
                  + ("; READ-ONLY" if disk.get("read_only") else ""))
     if state and state.get("buffered"):
         lines.append(f"buffered:   {state['buffered']} measurement(s) waiting to be written")
-    for key, msg in sorted(((state or {}).get("faults") or {}).items()):
+    for _key, msg in sorted(((state or {}).get("faults") or {}).items()):
         lines.append(f"fault:      {msg}")
     click.echo("\n".join(lines))
     sys.exit(EXIT_OK if ok or not check else EXIT_FAILED)

@@ -32,8 +32,10 @@ def _iso(ctx: click.Context, param: click.Parameter, value: str | None):
 def _gap(ctx: click.Context, param: click.Parameter, value: str):
     import pandas as pd
 
+    from analysis.timelines import parse_duration
+
     try:
-        td = pd.Timedelta(value)
+        td = parse_duration(value)
     except (ValueError, TypeError) as exc:
         raise click.BadParameter(f"not a duration (e.g. 30min, 1h, 1d): {value!r}") from exc
     if td <= pd.Timedelta(0):

@@ -11,6 +11,7 @@ Files are created mode 0600: results say which sites a volunteer tested, so only
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import uuid
@@ -81,6 +82,7 @@ class ResultsWriter:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         except OSError as exc:
             raise ResultsWriteError(f"cannot open {path}: {exc.strerror}") from exc
+        size = None
         try:
             size = os.fstat(fd).st_size
             if size:
@@ -90,13 +92,28 @@ class ResultsWriter:
                         line = b"\n" + line  # isolate a torn line left by a killed writer
             n = os.write(fd, line)
             if n != len(line):
-                raise ResultsWriteError(f"short write to {path} ({n} of {len(line)} bytes)")
+                _cut_back(fd, size)
+                # A regular file takes part of a write only when the disk (or quota) is full.
+                raise ResultsWriteError(f"cannot write {path}: No space left on device (short write, {n} of "
+                                        f"{len(line)} bytes; the partial line was cut off again)") \
+                    from OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             if self.fsync:
                 os.fsync(fd)
         except OSError as exc:
+            # A full disk can take half a line: cut it off so later appends never bury a torn line
+            # mid-file. Safe because only the lock holder appends to a results directory.
+            if size is not None:
+                _cut_back(fd, size)
             raise ResultsWriteError(f"cannot write {path}: {exc.strerror}") from exc
         finally:
             os.close(fd)
+
+
+def _cut_back(fd: int, size: int) -> None:
+    try:
+        os.ftruncate(fd, size)
+    except OSError:
+        pass
 
 
 def _parse_ts(value: Any) -> datetime | None:

@@ -185,7 +185,7 @@ class BurstPlanner:
         if changed and self.delays:
             # Fill the budget earliest-first: the first re-measurements matter most for the bounds.
             by_index: list[BurstJob] = []
-            for i, (at, delay) in enumerate(zip(burst_times(now, self.delays), self.delays), start=1):
+            for i, (at, delay) in enumerate(zip(burst_times(now, self.delays), self.delays, strict=True), start=1):
                 by_index.append(BurstJob(id=f"burst-{next(self._ids)}", at=at, index=i, of=len(self.delays),
                                          after_s=delay))
             for job in by_index:
@@ -271,35 +271,6 @@ class FaultLog:
 
 
 # ---------------------------------------------------------------------------- results spooling
-class _TruncatingWriter(ResultsWriter):
-    """A ResultsWriter whose failed append is cut back off the file, so a full disk (which can
-    accept half a line) never leaves a torn line that later appends would bury mid-file. Safe
-    because only the lock holder writes to the directory."""
-
-    def _write_line(self, path: Path, line: bytes) -> None:
-        try:
-            before: int | None = os.stat(path).st_size
-        except OSError:
-            before = None
-        try:
-            super()._write_line(path, line)
-        except ResultsWriteError as exc:
-            try:
-                if before is None:
-                    if path.exists() and path.stat().st_size <= len(line) + 1:
-                        os.truncate(path, 0)
-                elif path.stat().st_size > before:
-                    os.truncate(path, before)
-            except OSError:
-                pass
-            if exc.__cause__ is None and _no_room(path.parent, len(line)):
-                # A short write: the disk took part of the line. Say what it means.
-                raise ResultsWriteError(f"cannot write {path}: No space left on device (the partial line was "
-                                       "cut off again)") from OSError(
-                    errno.ENOSPC, os.strerror(errno.ENOSPC))
-            raise
-
-
 def _no_room(directory: Path, need: int) -> bool:
     try:
         st = os.statvfs(directory)
@@ -313,7 +284,7 @@ class ResultsSpool:
 
     def __init__(self, results_dir: Path, max_buffered: int = 5000, *, fsync: bool = True):
         self.dir = Path(results_dir)
-        self.writer = _TruncatingWriter(self.dir, fsync=fsync)
+        self.writer = ResultsWriter(self.dir, fsync=fsync)
         self.max_buffered = max(1, max_buffered)
         self.buffer: deque[dict[str, Any]] = deque()
         self.dropped = 0
@@ -406,8 +377,7 @@ def group_targets(targets) -> tuple[dict[str, list], list]:
 
 class Daemon:
     def __init__(self, cfg, targets, opts: DaemonOptions, *, logger: logging.Logger = log):
-        from probe.runner import RunConfig  # noqa: F401  (cfg is a RunConfig)
-
+        """``cfg`` is the probe.runner.RunConfig of `reachprobe run`; ``targets`` its target list."""
         if cfg.results_dir is None:
             raise ValueError("the daemon needs a results directory")
         self.cfg = cfg
@@ -418,6 +388,7 @@ class Daemon:
         self.groups, self.canaries = group_targets(targets)
         self.by_name = {t.name: t for t in targets}
         self.planner = BurstPlanner(opts.bursts, opts.max_pending_bursts)
+        self._planner_lock = threading.Lock()
         self.spool = ResultsSpool(self.results_dir, opts.max_buffered)
         self.faults = FaultLog(logger)
         self.scheduler = None
@@ -464,8 +435,8 @@ class Daemon:
         from apscheduler.triggers.interval import IntervalTrigger
 
         jitter = effective_jitter(self.opts.interval, self.opts.jitter)
-        for (group, _), offset in zip(sorted(self.groups.items()),
-                                      first_offsets(len(self.groups), self.opts.interval, self.opts.start_spread)):
+        offsets = first_offsets(len(self.groups), self.opts.interval, self.opts.start_spread)
+        for group, offset in zip(sorted(self.groups), offsets, strict=True):
             self.scheduler.add_job(
                 self._group_job, IntervalTrigger(seconds=self.opts.interval, jitter=jitter or None,
                                                  timezone=timezone.utc),
@@ -478,6 +449,9 @@ class Daemon:
     def _on_missed(self, event) -> None:
         if event.job_id == "heartbeat":
             return
+        if event.job_id.startswith("burst-"):
+            with self._planner_lock:
+                self.planner.take(event.job_id)  # it will not run: free its share of the burst budget
         late = (utc_now() - event.scheduled_run_time).total_seconds()
         self.log.warning("missed run %s scheduled at %s (%.0fs late, beyond the %ss grace: host suspended or "
                          "overloaded); the next one is on schedule", event.job_id, rfc3339(event.scheduled_run_time),
@@ -505,12 +479,12 @@ class Daemon:
     def _burst_job(self, job_id: str) -> None:
         if self._stopping.is_set():
             return
-        job = self.planner.take(job_id)
+        with self._planner_lock:
+            job = self.planner.take(job_id)
         if job is None or not job.names:
             return
         targets = [self.by_name[n] for n in sorted(job.names)]
         targets += [c for c in self.canaries if c.name not in job.names]
-        self.burst_runs += 1
         self._run(targets, {"trigger": "burst", "burst": {"index": job.index, "of": job.of, "after_s": job.after_s},
                             "changes": dict(sorted(job.changes.items()))})
 
@@ -520,7 +494,8 @@ class Daemon:
                 self._run_locked(targets, schedule_info)
 
     def _run_locked(self, targets, schedule_info: dict[str, Any]) -> None:
-        label = schedule_info.get("group") or f"burst {schedule_info['burst']['index']}/{schedule_info['burst']['of']}"
+        label = schedule_info.get("group") or (f"burst {schedule_info['burst']['index']}/{schedule_info['burst']['of']}"
+                                               f" of {', '.join(sorted(schedule_info['changes']))}")
         self._write_pending()  # earlier unwritten lines first, so the files stay in order
         self.measuring = {"since": rfc3339(utc_now()), "what": label, "targets": len(targets)}
         self.log.info("measuring %s: %d targets", label, len(targets))
@@ -533,6 +508,8 @@ class Daemon:
             self.log.info("abandoned the in-flight run %s (stopping); nothing of it was written", label)
             return
         self.runs += 1
+        if schedule_info["trigger"] == "burst":
+            self.burst_runs += 1
         counts = Counter(r.verdict.status if r.verdict else "inconclusive" for r in summary.results)
         for rec in summary.records:
             rec["schedule"] = {**schedule_info, "daemon_run": self.runs}
@@ -633,11 +610,12 @@ class Daemon:
         if not self.opts.bursts:
             return
         statuses = [(r.target.name, r.verdict.status) for r in results if r.verdict and not r.target.is_canary]
-        plan = self.planner.observe(statuses, utc_now())
-        for name, change in plan.changes.items():
-            self.log.info("status change %s: %s%s", name, change,
-                          "" if name in plan.dropped or not plan.new_jobs else
-                          f"; re-measuring after {', '.join(f'{d:g}s' for d in self.opts.bursts)}")
+        with self._planner_lock:
+            plan = self.planner.observe(statuses, utc_now())
+        if plan.changes:
+            planned = sorted({n for j in plan.new_jobs for n in j.names})
+            self.log.info("status change: %s%s", ", ".join(f"{n} {c}" for n, c in sorted(plan.changes.items())),
+                          f"; re-measuring after {', '.join(f'{d:g}s' for d in self.opts.bursts)}" if planned else "")
         if plan.dropped:
             self.log.warning("burst budget full (%d re-measurements pending): no bursts for %s",
                              self.opts.max_pending_bursts, ", ".join(plan.dropped))
@@ -671,6 +649,8 @@ class Daemon:
 
     def state(self, status: str = "running") -> dict[str, Any]:
         next_runs = self._next_runs()
+        with self._planner_lock:
+            pending = self.planner.pending
         return {
             "schema": STATE_SCHEMA, "status": status, "pid": os.getpid(),
             "started_at": rfc3339(self.started_at), "updated_at": rfc3339(utc_now()),
@@ -681,7 +661,7 @@ class Daemon:
             "last_run": self.last_run, "measuring": self.measuring,
             "next_run": min(next_runs.values()) if next_runs and status == "running" else None,
             "next_runs": next_runs if status == "running" else {},
-            "pending_bursts": self.planner.pending,
+            "pending_bursts": pending,
             "totals": dict(self.totals), "buffered": self.spool.buffered, "dropped": self.spool.dropped,
             "faults": self.faults.snapshot(),
         }
@@ -747,7 +727,8 @@ class Daemon:
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         run_timer = None
         if self.opts.run_for:
-            run_timer = threading.Timer(self.opts.run_for, self.request_stop, args=(f"--run-for {self.opts.run_for:g}s",))
+            run_timer = threading.Timer(self.opts.run_for, self.request_stop,
+                                        args=(f"--run-for {self.opts.run_for:g}s",))
             run_timer.daemon = True
             run_timer.start()
         jitter = effective_jitter(self.opts.interval, self.opts.jitter)

@@ -380,7 +380,7 @@ def to_records(df: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     cols = {c: d[c].astype(object).where(d[c].notna(), None).tolist() for c in d.columns}
     for i in range(len(d)):
-        g = lambda c: cols[c][i]  # noqa: E731
+        g = lambda c, i=i: cols[c][i]  # noqa: E731
         target = {"platform": g("platform"), "name": g("target"), "kind": g("kind")}
         if g("scope") is not None:
             target["scope"] = g("scope")

@@ -24,7 +24,7 @@ from tests.lab import topology as T
 
 
 class Censor:
-    def __init__(self, lab: "T.Lab"):
+    def __init__(self, lab: T.Lab):
         self.lab = lab
         self.lies: dict[str, str | None] = {}  # domain -> forged answer (None: NXDOMAIN)
         self._liar_dnat: set[str] = set()  # intercept scopes already DNATed
@@ -60,21 +60,21 @@ class Censor:
         self._nft(f"add element ip censor {set_name} {{ {elems} }}\n")
 
     def install_base(self) -> None:
-        self._nft(f"""table ip censor {{
-    set open {{ type ipv4_addr; flags timeout; }}
-    set blackhole {{ type ipv4_addr; flags timeout; }}
-    set rst {{ type ipv4_addr; flags timeout; }}
-    set once {{ type ipv4_addr . inet_service; flags dynamic,timeout; }}
-    chain forward {{
+        self._nft("""table ip censor {
+    set open { type ipv4_addr; flags timeout; }
+    set blackhole { type ipv4_addr; flags timeout; }
+    set rst { type ipv4_addr; flags timeout; }
+    set once { type ipv4_addr . inet_service; flags dynamic,timeout; }
+    chain forward {
         type filter hook forward priority -10; policy accept;
         ip daddr @open accept
         ip saddr @open accept
         ip daddr @blackhole drop
         ip saddr @blackhole drop
         ip daddr @rst tcp flags & psh == psh reject with tcp reset
-        tcp flags & psh == psh ip daddr . tcp dport @once delete @once {{ ip daddr . tcp dport }} reject with tcp reset
-    }}
-}}
+        tcp flags & psh == psh ip daddr . tcp dport @once delete @once { ip daddr . tcp dport } reject with tcp reset
+    }
+}
 """)
 
     def apply(self, action: str, **args) -> None:
@@ -207,7 +207,7 @@ class Censor:
     def throttle(self, sites=(), ips=(), rate: str = "256kbit") -> None:
         """Shape the traffic from the IPs towards the vantage to ``rate`` (tc htb + u32 filter)."""
         dev = self.lab.if_cv
-        tc = lambda *a: self.lab.sh("censor", "tc", *a)  # noqa: E731
+        tc = lambda *a: self.lab.sh("censor", "tc", *a)
         tc("qdisc", "replace", "dev", dev, "root", "handle", "1:", "htb", "default", "10", "r2q", "100000")
         tc("class", "replace", "dev", dev, "parent", "1:", "classid", "1:10", "htb", "rate", "10gbit")
         tc("class", "replace", "dev", dev, "parent", "1:", "classid", "1:20", "htb", "rate", rate, "ceil", rate,

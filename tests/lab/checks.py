@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from tests.lab import topology as T
 from tests.lab.scenarios import TARGETS
@@ -72,9 +73,9 @@ def _lab_ips(target: str) -> set[str]:
 def _http_reached(line: Line, target: str) -> bool:
     marker = f"{T.PAGE_MARKER} {_site_key(target)}"
     for a in _steps(line, "http"):
-        if a.get("failure") is None and a.get("status") == 200:
-            if marker in (a.get("title") or "") or marker in (a.get("body_head") or ""):
-                return True
+        if a.get("failure") is None and a.get("status") == 200 and (
+                marker in (a.get("title") or "") or marker in (a.get("body_head") or "")):
+            return True
     return False
 
 
@@ -206,17 +207,19 @@ def _fastest_fetch_ms(line: Line) -> float | None:
     return min(times) if times else None
 
 
-def c_slower(line: Line, target: str, reference: str, factor: float, *, lines: Mapping[str, Line]) -> str | None:
-    """Fetching the (same-sized) page took ``factor`` times longer than the reference target's.
-    Whole-fetch time, not the probe's throughput figure: over HTTPS the response headers and a
-    16 KiB body share one TLS record, so a rate measured from the first byte says little."""
+def c_slower(line: Line, target: str, references, factor: float, *, lines: Mapping[str, Line]) -> str | None:
+    """Fetching the (same-sized) page took ``factor`` times longer than the median of the
+    reference targets' fetches. Whole-fetch time, not the probe's throughput figure: over HTTPS
+    the response headers and a 16 KiB body share one TLS record, so a rate measured from the
+    first byte says little."""
     mine = _fastest_fetch_ms(line)
-    ref = _fastest_fetch_ms(lines.get(reference, {}))
-    if mine is None or ref is None:
-        return f"no successful fetch to compare: {target}={mine} ms, {reference}={ref} ms"
+    refs = sorted(r for r in (_fastest_fetch_ms(lines.get(t, {})) for t in _targets(references)) if r)
+    if mine is None or not refs:
+        return f"no successful fetch to compare: {target}={mine} ms, references={refs}"
+    ref = refs[len(refs) // 2]
     if mine >= factor * ref:
         return None
-    return f"fetch took {mine:.0f} ms, not {factor}x the {ref:.0f} ms of {reference}"
+    return f"fetch took {mine:.0f} ms, not {factor}x the median {ref:.0f} ms of {references}"
 
 
 def c_inject_seen(line: Line, target: str) -> str | None:

@@ -16,9 +16,9 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from tests.lab import topology as T
 from tests.lab.checks import Line, load_lines
@@ -89,7 +89,7 @@ def run_probe(lab: T.Lab, results_dir: Path, extra: tuple[str, ...] = (), *, ind
     t0 = time.monotonic() if t0 is None else t0
     started = time.monotonic() - t0
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=T.REPO,
+        p = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, cwd=T.REPO,
                            env=probe_env(lab))
         rc, out, err = p.returncode, p.stdout, p.stderr
     except subprocess.TimeoutExpired as e:

@@ -118,7 +118,7 @@ def missing_binaries() -> list[str]:
 
 def _run(cmd: list[str], *, check: bool = True, timeout: float = 15, input: str | None = None
          ) -> subprocess.CompletedProcess:
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
+    p = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, input=input)
     if check and p.returncode != 0:
         raise LabError(f"command failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr.strip()}")
     return p
@@ -185,8 +185,10 @@ class Lab:
         self.ca_dir = Path(ca_dir) if ca_dir else self.workdir / "pki"
         self.procs: dict[str, Proc] = {}
         self.owner_pid = os.getpid()
+        self.manual = False  # brought up by hand (python -m tests.lab up): never swept as stale
         self.is_up = False
         self.removed_names: set[str] = set()  # names taken out of the real resolver (name_gone)
+        self.created: list[str] = []  # namespaces this lab created (down() deletes only these)
         self._censor = None
 
     # -- naming ---------------------------------------------------------------------------------
@@ -228,11 +230,10 @@ class Lab:
         ns = self.ns_of(role)
         log = self.workdir / "logs" / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        logf = open(log, "ab")
-        # `ip netns exec` execs the command: the Popen pid is the server's own pid.
-        popen = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], stdin=subprocess.DEVNULL,
-                                 stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-        logf.close()
+        with open(log, "ab") as logf:
+            # `ip netns exec` execs the command: the Popen pid is the server's own pid.
+            popen = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], stdin=subprocess.DEVNULL,
+                                     stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
         proc = Proc(name, ns, popen.pid, cmd, str(log), popen)
         self.procs[name] = proc
         self._save_state()
@@ -273,13 +274,17 @@ class Lab:
         return p is not None and _pid_alive(p.pid)
 
     # -- set-up -----------------------------------------------------------------------------------
-    def up(self) -> "Lab":
+    def up(self) -> Lab:
         missing = missing_binaries()
         if missing:
             raise LabError(f"missing binaries: {', '.join(missing)}")
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces)")
         sweep_stale()
+        taken = [ns for ns in self.namespaces if Path("/run/netns", ns).exists()] + (
+            [str(self.state_file)] if self.state_file.exists() else [])
+        if taken:  # never adopt (nor later delete) what another lab owns
+            raise LabError(f"lab prefix {self.prefix} is in use: {', '.join(taken)}")
         STATE_ROOT.mkdir(parents=True, exist_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._save_state()  # before the first namespace exists, so a crash can still be cleaned up
@@ -303,6 +308,8 @@ class Lab:
     def _topology(self) -> None:
         for ns in self.namespaces:
             _run(["ip", "netns", "add", ns])
+            self.created.append(ns)
+            self._save_state()
             # No IPv6 in the lab at all (no link-local chatter, no v6 route out of anything).
             self.sh(ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1",
                     "net.ipv6.conf.default.disable_ipv6=1")
@@ -332,10 +339,16 @@ class Lab:
         self.sh(self.censor, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
         self.assert_no_route_out()
         netns_etc = Path("/etc/netns") / self.vantage
-        netns_etc.mkdir(parents=True, exist_ok=True)
-        (netns_etc / "resolv.conf").write_text(f"# reachprobe lab {self.prefix}\nnameserver {RESOLVER_IP}\n"
-                                               "options timeout:1 attempts:3\n")
-        (netns_etc / "hosts").write_text("127.0.0.1 localhost\n")
+        for attempt in range(3):  # another lab's down() may rmdir an empty /etc/netns meanwhile
+            try:
+                netns_etc.mkdir(parents=True, exist_ok=True)
+                (netns_etc / "resolv.conf").write_text(f"# reachprobe lab {self.prefix}\nnameserver {RESOLVER_IP}\n"
+                                                       "options timeout:1 attempts:3\n")
+                (netns_etc / "hosts").write_text("127.0.0.1 localhost\n")
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
 
     @staticmethod
     def _internet_ips() -> list[str]:
@@ -482,34 +495,35 @@ http {{
             for name in list(self.procs):
                 try:
                     self.stop(name)
-                except Exception as e:  # keep going: namespaces must go anyway
+                except (LabError, OSError, subprocess.SubprocessError) as e:  # namespaces must go anyway
                     errors.append(f"stop {name}: {e}")
-            for ns in self.namespaces:
+            for ns in self.created:
                 _kill_ns_pids(ns)
-            for ns in self.namespaces:
+            for ns in self.created:
                 if Path("/run/netns", ns).exists():
                     p = _run(["ip", "netns", "del", ns], check=False)
                     if p.returncode != 0:
                         errors.append(f"netns del {ns}: {p.stderr.strip()}")
-            shutil.rmtree(Path("/etc/netns") / self.vantage, ignore_errors=True)
-            _rmdir_if_empty(Path("/etc/netns"))
+            if self.vantage in self.created:
+                shutil.rmtree(Path("/etc/netns") / self.vantage, ignore_errors=True)
+                _rmdir_if_empty(Path("/etc/netns"))
+            self.created = [ns for ns in self.created if Path("/run/netns", ns).exists()]
             self.is_up = False
         finally:
             try:
                 self.state_file.unlink()
             except OSError:
                 pass
-            _rmdir_if_empty(STATE_ROOT)
         if self.own_workdir and os.environ.get("REACHPROBE_LAB_KEEP_WORKDIR") != "1":
             shutil.rmtree(self.workdir, ignore_errors=True)
         if errors:
             raise LabError("; ".join(errors))
 
     def _down_at_exit(self) -> None:
-        if self.owner_pid == os.getpid() and (self.is_up or self.procs):
+        if self.owner_pid == os.getpid() and not self.manual and (self.is_up or self.procs):
             try:
                 self.down()
-            except Exception as e:  # at exit there is no one left to raise to
+            except (LabError, OSError, subprocess.SubprocessError) as e:  # no one left to raise to
                 print(f"reachprobe lab {self.prefix}: teardown at exit: {e}", file=sys.stderr)
 
     # -- state ------------------------------------------------------------------------------------------
@@ -521,7 +535,8 @@ http {{
         state = {
             "prefix": self.prefix, "owner_pid": self.owner_pid, "workdir": str(self.workdir),
             "ca_dir": str(self.ca_dir), "own_workdir": self.own_workdir,
-            "namespaces": list(self.namespaces), "is_up": self.is_up,
+            "namespaces": list(self.namespaces), "created": self.created, "is_up": self.is_up,
+            "manual": self.manual,
             "removed_names": sorted(self.removed_names),
             "procs": [p.to_json() for p in self.procs.values()],
         }
@@ -530,20 +545,36 @@ http {{
         tmp.replace(self.state_file)
 
     @classmethod
-    def from_state(cls, path: Path) -> "Lab":
+    def from_state(cls, path: Path) -> Lab:
         st = json.loads(Path(path).read_text())
         lab = cls(prefix=st["prefix"], workdir=Path(st["workdir"]), ca_dir=Path(st["ca_dir"]))
         lab.owner_pid = st["owner_pid"]
         lab.own_workdir = bool(st.get("own_workdir"))
+        lab.manual = bool(st.get("manual"))
+        lab.created = list(st["created"] if "created" in st else st.get("namespaces", ()))
         lab.is_up = st["is_up"]
         lab.removed_names = set(st.get("removed_names", ()))
         for p in st["procs"]:
             lab.procs[p["name"]] = Proc(p["name"], p["ns"], p["pid"], p["cmd"], p["log"])
         return lab
 
-    def adopt(self) -> None:
-        """Take ownership (the hand tool: `up` in one process, `scenario`/`down` in others)."""
-        self.owner_pid = os.getpid()
+    def detach(self) -> None:
+        """Leave the lab up after this process exits (the hand tool's `up`); `down` removes it."""
+        self.manual = True
+        self._save_state()
+
+    def restore(self) -> None:
+        """Undo every scenario action: no censorship, link up, resolver and every site running,
+        every name back in the resolver."""
+        self.censor_ctl.clear()
+        self.censor_ctl.vantage_link_up()
+        if self.removed_names or not self.running("resolver"):
+            self.removed_names.clear()
+            self.stop_resolver()
+            self.start_resolver()
+        for site in SITES:
+            if not self.running(f"nginx-{site.key}"):
+                self.start_site(site.key)
         self._save_state()
 
 
@@ -569,12 +600,15 @@ def _kill_proc(proc: Proc, timeout: float) -> None:
     # living in the lab's namespace (a recycled pid elsewhere is never touched).
     if not _pid_in_ns(proc.pid, ns_inode):
         return
-    os.kill(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _pid_alive(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if _pid_in_ns(proc.pid, ns_inode) and _pid_alive(proc.pid):
-        os.kill(proc.pid, signal.SIGKILL)
+    try:
+        os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _pid_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if _pid_in_ns(proc.pid, ns_inode) and _pid_alive(proc.pid):
+            os.kill(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _kill_ns_pids(ns: str) -> None:
@@ -607,12 +641,12 @@ def sweep_stale() -> list[str]:
     for f in STATE_ROOT.glob("*.json"):
         try:
             st = json.loads(f.read_text())
-            if _pid_alive(int(st["owner_pid"])):
+            if st.get("manual") or _pid_alive(int(st["owner_pid"])):
                 continue
             Lab.from_state(f).down()
             swept.append(st["prefix"])
-        except Exception:
-            continue
+        except (LabError, OSError, ValueError, KeyError, subprocess.SubprocessError) as e:
+            print(f"reachprobe lab: could not sweep {f}: {e}", file=sys.stderr)
     return swept
 
 
@@ -625,7 +659,7 @@ def make_pki(d: Path) -> None:
     if (d / "server.pem").is_file() and (d / "ca.pem").is_file():
         return
     d.mkdir(parents=True, exist_ok=True)
-    ossl = lambda *a: _run(["openssl", *a], timeout=30)  # noqa: E731
+    ossl = lambda *a: _run(["openssl", *a], timeout=30)
     ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
          "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "30",
          "-subj", "/CN=reachprobe lab CA", "-addext", "basicConstraints=critical,CA:TRUE",

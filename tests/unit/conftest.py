@@ -47,10 +47,20 @@ def _guard(name):
 _real_getaddrinfo = socket.getaddrinfo
 
 
+def _is_literal(host: str) -> bool:
+    """An address literal: getaddrinfo only parses it (scapy does this on import); connects to it
+    are still guarded above."""
+    try:
+        ipaddress.ip_address(host.split("%")[0])
+        return True
+    except ValueError:
+        return False
+
+
 def _guarded_getaddrinfo(host, *args, **kwargs):
     # A name lookup goes to the host's real resolver: only literals and localhost are allowed.
     text = host.decode() if isinstance(host, bytes) else host
-    if text is not None and not _is_loopback((text,)):
+    if text is not None and not _is_loopback((text,)) and not _is_literal(text):
         raise NonLoopbackConnection(f"unit test tried to resolve or reach {text!r} (only loopback is allowed)")
     return _real_getaddrinfo(host, *args, **kwargs)
 

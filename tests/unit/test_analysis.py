@@ -334,3 +334,18 @@ def test_property_vectorised_equals_reference_and_windows_partition_candidates(r
     assert ((ep["end_before"].isna()) | (ep["end_before"] > ep["end"])).all()
     ev = analysis.window_events(ep)
     assert ev["n_windows"].sum() == len(win)
+
+
+def test_dominant_method_paths_agree_and_durations_parse():
+    from analysis import timelines as tl
+
+    rng = np.random.default_rng(1)
+    ep = np.sort(rng.integers(0, 3000, 60_000)).astype(np.int32)
+    codes = rng.integers(-1, 30, 60_000).astype(np.int16)
+    small, trip_small = tl._dominant(codes, ep, 3000, 30)  # bincount matrix
+    large, trip_large = tl._dominant(codes, ep, 3000, 30_000)  # np.unique fallback (huge category space)
+    assert (small == large).all() and len(trip_small) == len(trip_large)
+    assert tl.parse_duration("1d") == pd.Timedelta(days=1) == tl.parse_duration("24h")
+    assert tl.gap_us("90min") == 90 * 60 * 1_000_000
+    with pytest.raises(ValueError):
+        tl.gap_us("0s")

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -203,6 +204,26 @@ def test_platform_of_urls_and_tests():
     assert aio.platform_of(None, "whatsapp") == "whatsapp"
     assert aio.platform_of("https://www.example.org/") == "example.org"
     assert aio.platform_of("http://notfacebook.com/") == "notfacebook.com"
+    assert aio.platform_of("http://www.postmaster.co.uk/") == "postmaster.co.uk"
+    assert aio.platform_of("https://8.8.4.4/dns-query") == "8.8.4.4"
+
+
+REAL_OONI = Path(__file__).resolve().parents[3] / "shared" / "data" / "ooni_real" / "ALL_REAL_raw_measurements.jsonl"
+
+
+def test_real_ooni_measurements_through_read_ooni():
+    ooni = pytest.importorskip("analysis.ooni")
+    if not hasattr(ooni, "read_ooni") or not REAL_OONI.exists():
+        pytest.skip("analysis.ooni.read_ooni or the shared OONI sample is not available")
+    df = analysis.load_ooni([REAL_OONI])
+    assert len(df) > 0 and set(df["source"].astype(str)) == {"ooni"}
+    assert list(df.columns) == list(fr.COLUMNS) and str(df["measured_at"].dtype) == fr.TIME_DTYPE
+    assert (df["vantage"].astype(str) == "ooni-AS" + df["asn"].astype(str)).all()
+    ir_fb = df[(df["asn"] == 197207) & (df["platform"] == "facebook")]
+    assert len(ir_fb) and set(ir_fb["status"].astype(str)) == {"blocked"}
+    assert ir_fb["target"].astype(str).str.contains("facebook.com").all()
+    ep = analysis.episodes(df, max_gap="30d")
+    assert len(ep) and set(ep["vantage"].astype(str)) <= set(df["vantage"].astype(str))
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):

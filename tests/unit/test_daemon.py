@@ -143,7 +143,7 @@ def test_status_flip_triggers_burst_remeasurements(tmp_path, switch, canary):
     with Proc(args, clean_env(tmp_path)) as d:
         assert d.wait_for(r"measured facebook.*blocked 1", timeout=30), d.log()
         switch.mode = "ok"  # the window opens
-        assert d.wait_for(r"status change fb: blocked->ok", timeout=20), d.log()
+        assert d.wait_for(r"status change: fb blocked->ok; re-measuring", timeout=20), d.log()
         assert d.wait_for(r"measured burst 3/3", timeout=20), d.log()
         assert d.stop() == 0, d.log()
     recs, report = read_all(results)

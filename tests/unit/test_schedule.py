@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from probe import results as presults
-from probe.records import DNSAttempt, HTTPAttempt, Steps, TCPAttempt, Vantage, Verdict
+from probe.records import DNSAttempt, Steps, TCPAttempt, Vantage, Verdict
 from probe.results import ReadReport, iter_results
 from probe.runner import RunConfig, TargetResult
 from probe.schedule import (
@@ -319,3 +319,17 @@ def test_scheduler_jobs_follow_the_rules(tmp_path):
     starts = sorted(j.next_run_time for j in jobs.values() if j.id.startswith("group:"))
     assert starts[0] == T0 and starts[1] - starts[0] == timedelta(seconds=30)  # first runs spread out
     assert jobs["heartbeat"].executor == "light"
+
+
+def test_a_missed_burst_frees_its_share_of_the_budget(tmp_path, caplog):
+    from types import SimpleNamespace
+
+    cfg = RunConfig(vantage=Vantage(id="unit"), results_dir=tmp_path)
+    d = Daemon(cfg, _targets(), DaemonOptions(interval=600, bursts=(30, 120), max_pending_bursts=2))
+    d.planner.observe([("fb", "blocked")], T0)
+    plan = d.planner.observe([("fb", "ok")], T0)
+    assert d.planner.pending == 2
+    with caplog.at_level(logging.WARNING, logger="reachprobe.daemon"):
+        d._on_missed(SimpleNamespace(job_id=plan.new_jobs[0].id, scheduled_run_time=T0))
+    assert d.planner.pending == 1
+    assert len(caplog.records) == 1 and "missed run burst-" in caplog.records[0].getMessage()

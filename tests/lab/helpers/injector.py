@@ -24,7 +24,7 @@ def main() -> None:
     args = ap.parse_args()
     names = [n.lower().rstrip(".") for n in args.name]
 
-    from scapy.all import DNS, DNSRR, IP, UDP, AsyncSniffer, Ether, conf  # noqa: PLC0415
+    from scapy.all import DNS, DNSRR, IP, UDP, AsyncSniffer, Ether, conf
 
     out = conf.L2socket(iface=args.iface)
     injected = 0
