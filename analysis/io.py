@@ -358,12 +358,19 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike], engine: str = "
         raise FileNotFoundError(f"no such results file: {missing[0]}")
     since_ts, until_ts = to_utc(since), to_utc(until)
     pfilter = _parquet_filter(since_ts, until_ts, platforms)
-    if cols is not None:  # the filters need their columns; the episode code needs time and status
-        for c in ("measured_at", "status", *(["platform"] if platforms else [])):
+    added: list[str] = []
+    if cols is not None:  # the row filters need their columns; they are dropped again below
+        for c in ((["measured_at"] if since_ts is not None or until_ts is not None else [])
+                  + (["platform"] if platforms else [])):
             if c not in cols:
                 cols.append(c)
+                added.append(c)
     if engine == "dask":
-        return _load_dask(src, npartitions, cols, pfilter, since_ts, until_ts, platforms)
+        out = _load_dask(src, npartitions, cols, pfilter, since_ts, until_ts, platforms)
+        if added:
+            kept = out[[c for c in cols if c not in added]]
+            return mark_partitioned(kept, partitioned_by(out), _DASK_ATTRS.get(out._name))
+        return out
     parts: list[pd.DataFrame] = []
     reports: list[dict[str, Any]] = list(src.compact_reports)
     if src.parquet_groups:
@@ -378,6 +385,8 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike], engine: str = "
         reports.append(rep)
     df = concat(parts) if parts else fr.empty_frame(cols)
     df = df.reset_index(drop=True)
+    if added:
+        df = df.drop(columns=added)
     df.attrs["read_report"] = merge_reports(reports)
     return df
 
@@ -417,7 +426,6 @@ def _load_dask(src: Sources, npartitions: int | None, cols: list[str] | None, pf
         reports.append({"files": len(files), "lines": 0, "torn_final": scan_torn_tails(src.jsonl),
                         "bad_lines": []})
     if not pieces:
-        import dask.dataframe as dd  # noqa: F811
         out = dd.from_pandas(fr.empty_frame(cols), npartitions=1)
         return mark_partitioned(out, "vantage", {"read_report": merge_reports(reports)})
     if len(pieces) == 1 and pieces[0][0] == "vantage":
@@ -429,7 +437,7 @@ def _load_dask(src: Sources, npartitions: int | None, cols: list[str] | None, pf
     rep = merge_reports(reports)
     if src.jsonl:
         rep["lines"] = None  # counted when the data is computed; only the torn-tail scan is known up front
-    return mark_partitioned(out, "vantage", {"read_report": rep})
+    return mark_partitioned(out, "vantage" if "vantage" in out.columns else None, {"read_report": rep})
 
 
 def summarize_report(rep: dict[str, Any]) -> str:

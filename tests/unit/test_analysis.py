@@ -349,3 +349,17 @@ def test_dominant_method_paths_agree_and_durations_parse():
     assert tl.gap_us("90min") == 90 * 60 * 1_000_000
     with pytest.raises(ValueError):
         tl.gap_us("0s")
+
+
+def test_threaded_slices_give_the_serial_result(monkeypatch):
+    from analysis import timelines as tl
+
+    df, _ = _scenario(28)
+    grouped = df.sort_values(["vantage", "measured_at"], kind="stable").reset_index(drop=True)  # like Parquet
+    serial = analysis.episodes(grouped)
+    monkeypatch.setattr(tl, "PARALLEL_MIN_ROWS", 1000)
+    monkeypatch.setattr(tl.os, "cpu_count", lambda: 2)
+    slices = tl._parallel_slices(grouped, ("vantage", "target"))
+    assert slices is not None and len(slices) == 2
+    pd.testing.assert_frame_equal(analysis.episodes(grouped), serial)
+    assert tl._parallel_slices(df, ("vantage", "target")) is None  # time-ordered rows: not grouped
