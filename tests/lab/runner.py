@@ -25,7 +25,10 @@ from tests.lab.checks import Line, load_lines
 from tests.lab.scenarios import Run, Scenario
 
 DEFAULT_PROBE_ARGS = ("--vantage", "lab", "--quiet", "--timeout", "2", "--retries", "1",
-                      "--resolver", T.PUBLIC_RESOLVER_IP)
+                      "--resolver", T.PUBLIC_RESOLVER_IP,
+                      # the lab's servers live in special-purpose ranges; say so (never 10.10.34.0/24,
+                      # the blockpage, nor 127/8, the bogon answer)
+                      *(a for net in T.LAB_SERVER_NETS for a in ("--allow-answers", net)))
 PROBE_TIMEOUT = 120.0  # seconds for one whole probe run (a hung run is killed and reported)
 
 

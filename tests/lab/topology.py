@@ -67,6 +67,7 @@ BOGON_IP = "127.0.0.2"
 LIAR_IP = "10.10.53.53"  # the censor's lying resolver (udp/tcp 53 is DNATed to it)
 DOMESTIC_IP = "10.10.35.10"  # domestic canary, inside the country (on the censor side)
 LAB_NETS_VIA_CENSOR = ("198.18.0.0/15", "10.10.0.0/16")
+LAB_SERVER_NETS = ("198.18.0.0/15", "10.10.35.0/24")  # where the lab's real servers are (not the blockpage)
 
 
 @dataclass(frozen=True)
