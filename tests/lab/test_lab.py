@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -29,10 +30,8 @@ def test_lab_is_isolated_and_torn_down(lab_pki, tmp_path):
         resolv = lab.sh("vantage", "cat", "/etc/resolv.conf").stdout
         assert f"nameserver {T.RESOLVER_IP}" in resolv and resolv.count("nameserver") == 1
         # the vantage reaches the lab: real resolver, a site, the blockpage
-        out = lab.sh("vantage", "curl", "-sS", "--max-time", "3", "--cacert", str(lab.ca_pem),
-                     "https://www.facebook.lab/").stdout
-        assert f"{T.PAGE_MARKER} facebook" in out
-        assert "10.10.34.34" in lab.sh("vantage", "curl", "-sS", "--max-time", "3", "http://10.10.34.34/").stdout
+        assert f"{T.PAGE_MARKER} facebook" in _get(lab, "https://www.facebook.lab/")
+        assert "10.10.34.34" in _get(lab, "http://10.10.34.34/")
         pids = [p.pid for p in lab.procs.values()]
         assert setup_s < 5, f"set-up took {setup_s:.1f}s"
     finally:
@@ -61,6 +60,19 @@ def test_stale_lab_of_dead_owner_is_swept(lab_pki, tmp_path):
     finally:
         lab.owner_pid = os.getpid()
         lab.down()
+
+
+def _get(lab: T.Lab, url: str) -> str:
+    """GET from inside the vantage (stdlib only: no curl needed), body even for an HTTP error."""
+    code = (
+        "import ssl, sys, urllib.error, urllib.request\n"
+        f"ctx = ssl.create_default_context(cafile={str(lab.ca_pem)!r})\n"
+        "try:\n"
+        f"    print(urllib.request.urlopen({url!r}, timeout=3, context=ctx).read().decode())\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.read().decode())\n"
+    )
+    return lab.sh("vantage", sys.executable, "-c", code).stdout
 
 
 def _dead_pid() -> int:
