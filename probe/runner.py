@@ -294,6 +294,8 @@ class Runner:
                          "international_ok": health.international_ok,
                          "international_total": health.international_total},
             "canary_throughput_bps": ctx.canary_throughput_bps,
+            "canary_fetch_bps": getattr(ctx, "canary_fetch_bps", None),
+            "canary_rtt_ms": getattr(ctx, "canary_rtt_ms", None),
         }
         config = {"resolvers": [s.label for s in self.resolvers], "timeout": self.cfg.timeout,
                   "retries": self.cfg.retries, "ca_bundle": bool(self.cfg.ca_bundle),
