@@ -18,8 +18,6 @@ import base64
 import html
 import io
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -612,22 +610,10 @@ def render_csv(data: ReportData) -> str:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent or Path("."))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Reports are meant to be shared: 0644, unlike results. Never half-written (temp + rename)."""
+    from analysis.compaction import atomic_write_bytes
 
+    atomic_write_bytes(Path(path), text.encode("utf-8"), mode=0o644)
 
 def infer_format(path: Any, fmt: str | None) -> str:
     if fmt:
