@@ -359,6 +359,16 @@ def _png(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _date_axis(ax: Any) -> None:
+    """Ticks that name the hour when the period is hours and the day when it is months."""
+    from matplotlib import dates as mdates
+
+    locator = mdates.AutoDateLocator()
+    ax.xaxis_date()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
 def _naive(s: Any) -> Any:
     t = pd.Series(s)
     if isinstance(t.dtype, pd.DatetimeTZDtype):
@@ -411,10 +421,8 @@ def plots(data: ReportData) -> list[tuple[str, str, str]]:
 
         fig.legend([Patch(color=STATUS_COLORS[s]) for s in PLOT_STATUSES],
                    [s if s != "other" else "flaky/inconclusive" for s in PLOT_STATUSES],
-                   loc="upper right", fontsize=8, ncol=5)
-        axes[-1].xaxis_date()
-        axes[-1].xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
-        fig.autofmt_xdate()
+                   loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=8, ncol=5, frameon=False)
+        _date_axis(axes[-1])
         out.append((f"timeline-{p}", f"Reachability of {p} over time, per network (UTC)", _png(fig)))
 
     h = data.heat
@@ -457,10 +465,8 @@ def plots(data: ReportData) -> list[tuple[str, str, str]]:
                 ax.plot(mdates.date2num(_naive(sub["start"]).to_numpy()), [i] * len(sub), "kx", markersize=5)
         ax.set_yticks(range(len(rows)), [f"{p} · {_asn_name(data, a) if a >= 0 else '?'}" for p, a in rows], fontsize=8)
         ax.set_xlim(mdates.date2num(_naive([data.first]).iloc[0]), mdates.date2num(_naive([data.last]).iloc[0]))
-        ax.xaxis_date()
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+        _date_axis(ax)
         ax.set_title("Unblocking windows (green) and uncorroborated blips (x)", fontsize=10)
-        fig.autofmt_xdate()
         out.append(("windows", "When each platform opened, per network", _png(fig)))
 
     m = data.methods
