@@ -3,7 +3,7 @@
 Interface used by the runner (stable):
 
     health = canary_health(canary_measurements)          # from the canaries of the same run
-    ctx = RunContext(health=health, canary_throughput_bps=..., fingerprints=db)
+    ctx = run_context([(target, steps), ...], fingerprints=db)   # or RunContext(health=health, ...)
     verdict = classify(target, steps, ctx)                # optional: control=ControlMeasurement(...)
 
 Every verdict names the rule that produced it (``Verdict.rule``, a stable id documented in
@@ -12,6 +12,9 @@ Every verdict names the rule that produced it (``Verdict.rule``, a stable id doc
 1. nothing measured                                  -> ``inconclusive.no_steps``
 2. canaries of the run failed and the target was not cleanly reached
                                                      -> ``outage.*`` (never ``blocked``)
+   the run's path is lossy (timeouts that cleared on retry, in several measurements) and the canaries
+   did not go through cleanly: timeout-only findings are set aside (``flaky.lossy_path`` if nothing
+   else decides)
 3. a strong or controlled finding (fingerprint, injected answer, SNI reset with harmless-SNI
    success, resolver disagreement, ...)              -> ``blocked`` (even if reached another way)
 4. the target was reached (valid TLS for the name, or an HTTP answer that is not a blockpage)
@@ -20,7 +23,8 @@ Every verdict names the rule that produced it (``Verdict.rule``, a stable id doc
                                                      -> ``down``
 6. a finding by elimination only (bare timeouts, resets without a control), with healthy canaries
                                                      -> ``blocked`` (never confirmed)
-7. otherwise                                         -> ``inconclusive.*`` with the reason
+7. only timeouts set aside on a lossy path           -> ``flaky.lossy_path``
+8. otherwise                                         -> ``inconclusive.*`` with the reason
 
 ``confirmed`` is true only for a fingerprint match or an unambiguous signature: a known blockpage IP,
 a DNS answer contradicted by another resolver with a special-purpose address, an injected DNS answer,
@@ -58,13 +62,37 @@ CERT_FAILURES = frozenset({"ssl_invalid_hostname", "ssl_unknown_authority", "ssl
 # redirect): the server was reached.
 REDIRECT_FAILURES = frozenset({"http_invalid_redirect_url", "http_too_many_redirects", "too_many_redirects"})
 
-# Throttling: OONI's design notes call a 10x slowdown extreme throttling. Tiny bodies have no
-# meaningful throughput (one round trip), so a body must be big or slow enough to be judged.
-THROTTLE_MIN_BYTES = 64 * 1024
+# Throttling. OONI's design notes call a 10x slowdown extreme throttling; that is a ratio of raw rates.
+# Here the latency a fresh fetch needs (its round trips at the target's own connect time) is taken out
+# of the target's time before comparing, and the reference is the SLOWEST canary's transfer rate, itself
+# a lower bound (see run_context()): a 5x gap between those bounds is at least 5x in bandwidth.
+THROTTLE_RATIO = 5.0
+# Without those figures (canary_throughput_bps only: rates measured from the first body byte, latency
+# included) the raw rates are compared at OONI's 10x.
+THROTTLE_RATIO_RAW = 10.0
+# Absolute slowness: a fetch shorter than this is never throttling, however many times slower than the
+# canaries (40 ms against 5 ms is 8x, and nobody is throttled by 35 ms: scheduling, server time and a
+# round trip or two are that size). Half a second is also longer than one lost segment's retransmission
+# (Linux's minimum RTO is 200 ms), so a lone loss in the body does not make a trickle.
 THROTTLE_MIN_SECONDS = 0.5
-# Round trips a fresh fetch costs (TCP, TLS, request, slow-start rounds): a longer round trip to the
-# target than to the canaries explains this many extra RTTs of fetch time, and no more.
-FETCH_ROUND_TRIPS = 5
+# Tiny bodies have no meaningful throughput (one round trip): the raw-rate comparison needs a body this big
+# (or a body that took THROTTLE_MIN_SECONDS).
+THROTTLE_MIN_BYTES = 64 * 1024
+# A bandwidth-shaped link slows the certificate flight too; a busy server does not. A handshake this many
+# times the canaries' (round trips allowed for) is shaped. Higher than THROTTLE_RATIO: handshakes are
+# a few packets and jitter more.
+THROTTLE_HANDSHAKE_RATIO = 10.0
+# Round trips of a fresh fetch before the body: TCP (1), TLS (2, TLS 1.2's worst case; https only), the
+# request (1); then TCP slow start from a 10-segment initial window (RFC 6928) adds a round trip per
+# doubling of the bytes beyond the first window.
+INIT_WINDOW_BYTES = 10 * 1460
+
+# Path loss (a lossy vantage, not censorship): a step whose timeout did not reproduce (it timed out, and
+# succeeded on another attempt) is a loss event. A run is lossy with at least this many such steps in at
+# least this many different measurements (one target with retries is that target's business; the same in
+# several targets, or in a canary, is the path).
+LOSSY_MIN_EVENTS = 2
+LOSSY_MIN_MEASUREMENTS = 2
 
 _LAYER_ORDER = {"dns": 0, "tcp": 1, "tls": 2, "http": 3, None: 4}
 _GRADE_ORDER = {"strong": 0, "good": 1, "weak": 2}
@@ -79,6 +107,8 @@ RULES: dict[str, tuple[str, str | None, str | None, bool, str]] = {
     "ok.tcp_endpoint": ("ok", "tcp", None, False, "fixed endpoint / in-prefix address accepts TCP (no app check)"),
     "flaky.retry_succeeded": ("flaky", None, None, False, "a failed step succeeded on retry"),
     "flaky.intermittent": ("flaky", None, None, False, "a step failed after having succeeded"),
+    "flaky.lossy_path": ("flaky", None, None, False,
+                         "only timeouts, on a path that lost packets in the same run (retries needed elsewhere)"),
     "dns.injected": ("blocked", "dns", "injected", True, "several different DNS responses / wrong source"),
     "dns.blockpage_ip": ("blocked", "dns", "blockpage_ip", True, "answer is a fingerprinted blockpage address"),
     "dns.bogon": ("blocked", "dns", "bogon", True, "special-purpose answer contradicted by another resolver, or sinkhole"),
@@ -102,7 +132,8 @@ RULES: dict[str, tuple[str, str | None, str | None, bool, str]] = {
     "http.redirect_bogon": ("blocked", "http", "blockpage", False, "redirect to a private/special address"),
     "http.rst": ("blocked", "http", "http_rst", False, "GET reset/cut after TCP connected"),
     "http.timeout": ("blocked", "http", "http_timeout", False, "GET times out after TCP connected"),
-    "http.throttled": ("blocked", "http", "throttled", False, ">=10x slower than the canaries' median"),
+    "http.throttled": ("blocked", "http", "throttled", False,
+                       ">=5x slower transfer than the slowest canary, >=0.5 s, bandwidth-shaped"),
     "down.refused": ("down", "tcp", "refused", False, "every connection refused, canaries fine"),
     "down.nxdomain": ("down", "dns", "nxdomain", False, "every resolver and the control say NXDOMAIN"),
     "down.no_answer": ("down", "dns", "no_answer", False, "no resolver has an address for the name"),
@@ -152,6 +183,10 @@ class CanaryHealth:
     special_answers_normal: bool = False
     # Every failed canary failed at DNS (no resolver gave it an address).
     dns_only_failures: bool = False
+    # Path loss seen by the canaries: attempts that timed out (any step, retried or not), and steps whose
+    # timeout did not reproduce (timed out, then succeeded). 0 / 0: the canaries never timed out.
+    timeout_attempts: int = 0
+    loss_events: int = 0
 
     @property
     def total(self) -> int:
@@ -175,6 +210,11 @@ class CanaryHealth:
                 and self.international_total > 0 and self.international_ok == 0)
 
     @property
+    def spotless(self) -> bool:
+        """Canaries were measured, every one was reached, and none ever timed out (on any attempt)."""
+        return self.total > 0 and self.ok == self.total and self.timeout_attempts == 0
+
+    @property
     def degraded(self) -> bool:
         """More than half the canaries failed (but not all): weak evidence is not trusted."""
         return self.total > 0 and 0 < self.ok and self.ok * 2 < self.total
@@ -190,7 +230,7 @@ class RunContext:
     known_existing_names: frozenset[str] = frozenset()
     # Special-purpose ranges that are normal answers in this network (e.g. a lab's 10.0.0.0/8).
     bogon_exempt: tuple[netfacts.IPNetwork, ...] = ()
-    throttle_ratio: float = 10.0
+    throttle_ratio: float = THROTTLE_RATIO
     system_resolver: str = "system"
     # Whole-fetch goodput (body bytes / whole HTTP attempt time) of the SLOWEST canary fetch, and the
     # canaries' median TCP connect time: the throttling reference (see run_context()).
@@ -200,6 +240,23 @@ class RunContext:
     # Addresses that, in this run, reset TLS for the target's SNI and for the harmless SNI alike (after
     # TCP connected): an HTTP reset to one of them is IP-level RST injection, not Host filtering.
     reset_addresses: frozenset[str] = frozenset()
+    # The SLOWEST canary's transfer rate: body bytes / (whole fetch time minus its round trips at that
+    # canary's own connect time; at most half the fetch time is taken off). The throttling reference.
+    canary_transfer_bps: float | None = None
+    # Addresses where, in this run, an HTTP body trickled in (>= THROTTLE_MIN_SECONDS after the first byte,
+    # >= throttle_ratio below the canaries' transfer rate): bandwidth shaping of that address. It tells a slow
+    # HTTPS fetch there (whose small body arrives in one TLS record) from a server that thinks long.
+    trickle_addresses: frozenset[str] = frozenset()
+    # Path loss in the run (see LOSSY_MIN_EVENTS): steps, over every measurement of the run, whose timeout
+    # did not reproduce, and in how many measurements (targets and canaries) they were.
+    loss_events: int = 0
+    loss_measurements: int = 0
+
+    @property
+    def lossy(self) -> bool:
+        """The vantage's path lost packets in this run: timeouts that cleared on retry, in several
+        measurements. Timeouts are then not blocking evidence (unless the canaries never timed out)."""
+        return self.loss_events >= LOSSY_MIN_EVENTS and self.loss_measurements >= LOSSY_MIN_MEASUREMENTS
 
 
 @dataclass(slots=True)
@@ -308,6 +365,9 @@ class _Finding:
     confirmed: bool
     grade: str  # strong | good | weak | down | note
     reason: str
+    # The evidence is timeouts and nothing else (every failed attempt behind it timed out): random loss
+    # produces it too, so on a lossy path it is not blocking evidence (classify()).
+    timeout_only: bool = False
 
     def verdict(self) -> Verdict:
         return Verdict(self.status, self.layer, self.method, self.rule, round(self.confidence, 2),
@@ -384,6 +444,7 @@ def canary_health(measurements: list[tuple[Target, Steps]]) -> CanaryHealth:
     queried_failed: set[str] = set()
     special_normal = False
     failed_dns_only: list[bool] = []
+    timeouts = loss = 0
     for target, steps in measurements:
         ok = target_reached(steps, target)
         if target.scope == "domestic":
@@ -401,6 +462,8 @@ def canary_health(measurements: list[tuple[Target, Steps]]) -> CanaryHealth:
                 queried_failed.add(resolver)
             if any(a.answers for a in atts):
                 got_address = True
+        timeouts += sum(1 for a in _attempts(steps) if a.failure == TIMEOUT)
+        loss += _loss_events(steps)
         if ok:
             for a in steps.tls:
                 if a.failure is None and a.cert_valid and not a.control:
@@ -415,7 +478,59 @@ def canary_health(measurements: list[tuple[Target, Steps]]) -> CanaryHealth:
         answering_resolvers=frozenset(answered),
         special_answers_normal=special_normal,
         dns_only_failures=bool(failed_dns_only) and all(failed_dns_only),
+        timeout_attempts=timeouts,
+        loss_events=loss,
     )
+
+
+def _attempts(steps: Steps) -> list:
+    return [*steps.dns, *steps.tcp, *steps.tls, *steps.http]
+
+
+def _loss_events(steps: Steps) -> int:
+    """Steps (one DNS query, one TCP address, one TLS address+SNI, one URL) whose timeout did not
+    reproduce: some attempt timed out and another succeeded. Random loss makes these; a censor that
+    drops a flow makes every attempt time out."""
+    groups = [_group(steps.dns, lambda a: (a.query.lower().rstrip("."), a.qtype, a.resolver)),
+              _group(steps.tcp, lambda a: (a.ip, a.port)),
+              _group(steps.tls, lambda a: (a.ip, a.port, a.sni.lower(), a.control)),
+              _group(steps.http, lambda a: a.url)]
+    return sum(1 for g in groups for atts in g.values()
+               if any(a.failure == TIMEOUT for a in atts) and any(a.failure is None for a in atts))
+
+
+def _min_connect_s(steps: Steps) -> float | None:
+    """The target's round trip time, as well as it is known: its fastest successful TCP connect."""
+    rtts = [a.duration_ms for a in steps.tcp if a.failure is None and a.duration_ms > 0]
+    return min(rtts) / 1000 if rtts else None
+
+
+def _fetch_round_trips(url: str, body_length: int) -> int:
+    """Round trips a fresh fetch of ``url`` needs besides the transfer itself: TCP, TLS (https), the request,
+    and one per slow-start doubling beyond the initial window."""
+    rounds = 0
+    sent = INIT_WINDOW_BYTES
+    while sent < body_length:
+        rounds += 1
+        sent += INIT_WINDOW_BYTES * (2 ** rounds)
+    return 1 + (2 if _scheme(url) == "https" else 0) + 1 + rounds
+
+
+def _body_trickle_bps(a: HTTPAttempt) -> float | None:
+    """The body's own rate when it kept coming for >= THROTTLE_MIN_SECONDS after the first byte (the time
+    is then transfer, not round trips or server time); None when it did not, or timings are unknown."""
+    if a.ttfb_ms is None or not a.body_length or not a.duration_ms or a.failure not in (None, TIMEOUT):
+        return None
+    body_s = (a.duration_ms - a.ttfb_ms) / 1000
+    if body_s < THROTTLE_MIN_SECONDS:
+        return None
+    return a.body_length / body_s
+
+
+def _host_addresses(steps: Steps, host: str) -> set[str]:
+    if _is_ip(host):
+        return {host}
+    return {ip for a in steps.dns if a.query.lower().rstrip(".") == host for ip in a.answers}
 
 
 def address_evidence(measurements: Iterable[tuple[Target, Steps]]) -> frozenset[str]:
@@ -442,22 +557,53 @@ def run_context(measurements: list[tuple[Target, Steps]], **kwargs) -> RunContex
                           fingerprints=db, bogon_exempt=..., known_existing_names=...)
 
     health from the canaries; ``canary_throughput_bps`` the median of the canaries' body throughput;
-    ``canary_fetch_bps`` the slowest canary's whole-fetch goodput (conservative: random loss on one
-    canary makes the reference slower, never a target "throttled"); ``canary_rtt_ms`` the canaries'
-    median TCP connect time; ``reset_addresses`` from every target. Keyword arguments override."""
+    ``canary_fetch_bps`` the slowest canary's whole-fetch goodput and ``canary_transfer_bps`` the slowest
+    canary's transfer rate (its round trips taken out, at most half its time): conservative, random loss
+    on one canary makes the reference slower, never a target "throttled"; ``canary_rtt_ms`` /
+    ``canary_tls_ms`` the canaries' median TCP connect / TLS handshake time; ``trickle_addresses`` and
+    ``reset_addresses`` from every target; ``loss_events`` / ``loss_measurements`` (path loss) from every
+    measurement. Keyword arguments override."""
     canaries = [(t, s) for t, s in measurements if t.is_canary]
     fetches = [a for _, s in canaries for a in s.http
                if a.failure is None and a.body_length and a.duration_ms and a.duration_ms > 0]
     rates = [a.throughput_bps for a in fetches if a.throughput_bps]
     rtts = [a.duration_ms for _, s in canaries for a in s.tcp if a.failure is None and a.duration_ms > 0]
     tlss = [a.duration_ms for _, s in canaries for a in s.tls if a.failure is None and not a.control and a.duration_ms > 0]
+    transfer = []
+    for _, s in canaries:
+        rtt = _min_connect_s(s) or 0.0
+        for a in s.http:
+            if a.failure is None and a.body_length and a.duration_ms and a.duration_ms > 0:
+                took = a.duration_ms / 1000
+                moving = max(took - _fetch_round_trips(a.url, a.body_length) * rtt, took / 2)
+                transfer.append(a.body_length / moving)
+    transfer_bps = min(transfer) if transfer else None
+    fetch_bps = min(a.body_length / (a.duration_ms / 1000) for a in fetches) if fetches else None  # type: ignore[operator]
+    ratio = kwargs.get("throttle_ratio", THROTTLE_RATIO)
+    ref = kwargs.get("canary_transfer_bps", transfer_bps) or kwargs.get("canary_fetch_bps", fetch_bps)
+    trickle: set[str] = set()
+    loss_events = loss_measurements = 0
+    for t, s in measurements:
+        n = _loss_events(s)
+        loss_events += n
+        loss_measurements += n > 0
+        if t.is_canary or not ref:
+            continue
+        for a in s.http:
+            bps = _body_trickle_bps(a)
+            if bps is not None and bps * ratio <= ref:
+                trickle |= _host_addresses(s, _host(a.url))
     values = dict(
         health=canary_health(canaries),
         canary_throughput_bps=statistics.median(rates) if rates else None,
-        canary_fetch_bps=min(a.body_length / (a.duration_ms / 1000) for a in fetches) if fetches else None,  # type: ignore[operator]
+        canary_fetch_bps=fetch_bps,
+        canary_transfer_bps=transfer_bps,
         canary_rtt_ms=statistics.median(rtts) if rtts else None,
         canary_tls_ms=statistics.median(tlss) if tlss else None,
         reset_addresses=address_evidence(measurements),
+        trickle_addresses=frozenset(trickle),
+        loss_events=loss_events,
+        loss_measurements=loss_measurements,
     )
     values.update(kwargs)
     return RunContext(**values)
@@ -687,10 +833,12 @@ def _dns_findings(ev: _Evidence) -> list[_Finding]:
                     out.append(_Finding("blocked", "dns", st, f"dns.{st}", 0.6 if st == "servfail" else 0.5, False,
                                         "good" if st == "servfail" else "weak",
                                         f"{v.resolver} gave {st} for {name} while it answered the canaries and another "
-                                        f"resolver answered {', '.join(sorted(set(clean_other))[:3])}"))
+                                        f"resolver answered {', '.join(sorted(set(clean_other))[:3])}",
+                                        timeout_only=st == "timeout"))
                 else:
                     out.append(_Finding("inconclusive", "dns", st, f"inconclusive.dns_{st}", 0.2, False, "note",
-                                        f"{v.resolver} gave {st} for {name}; nothing shows whether the resolver or the name is at fault"))
+                                        f"{v.resolver} gave {st} for {name}; nothing shows whether the resolver or the name is at fault",
+                                        timeout_only=st == "timeout"))
     # dns.unexpected_answer: outside the platform's prefixes, contradicted, and not authenticated by TLS
     if ev.expected:
         for v in ev.views.values():
@@ -727,15 +875,18 @@ def _tcp_findings(ev: _Evidence) -> list[_Finding]:
     ctl_ok = ctl is not None and any(ctl.tcp.get(_ep(*k), "x") is None for k in considered)
     ctl_fail = ctl is not None and any(_ep(*k) in ctl.tcp for k in considered) and not ctl_ok
     if fails == {TIMEOUT}:
+        only_timeouts = all(a.failure == TIMEOUT for k in considered for a in ev.tcp[k])
         if ctl_ok:
             out.append(_Finding("blocked", "tcp", "ip_blackhole", "tcp.ip_blackhole", 0.8, False, "good",
-                                f"every connection to {eps} timed out while the control connected"))
+                                f"every connection to {eps} timed out while the control connected",
+                                timeout_only=only_timeouts))
         elif ctl_fail:
             out.append(_Finding("down", "tcp", "unreachable", "down.control_agrees", 0.7, False, "down",
                                 f"connections to {eps} timed out here and from the control too"))
         else:
             out.append(_Finding("blocked", "tcp", "ip_blackhole", "tcp.ip_blackhole", 0.65, False, "weak",
-                                f"every connection to {eps} timed out on every attempt while the canaries connected"))
+                                f"every connection to {eps} timed out on every attempt while the canaries connected",
+                                timeout_only=only_timeouts))
     elif fails == {REFUSED}:
         if ctl_ok:
             out.append(_Finding("blocked", "tcp", "rst", "tcp.rst", 0.75, False, "good",
@@ -776,6 +927,7 @@ def _tls_findings(ev: _Evidence) -> list[_Finding]:
         ep = _ep(ip, port)
         n = len(atts)
         ctl_tls = ctl.tls.get(ep, "missing") if ctl is not None else "missing"
+        only_timeouts = all(a.failure == TIMEOUT for a in atts)
         if fail in (RESET, EOF, TIMEOUT):
             if harmless_ok:
                 harmless = next(a.sni for a in controls if a.failure is None)
@@ -790,7 +942,8 @@ def _tls_findings(ev: _Evidence) -> list[_Finding]:
                 else:
                     out.append(_Finding("blocked", "tls", "sni_timeout", "tls.sni_timeout", 0.85, False, "good",
                                         f"TLS to {ep} with SNI {sni} timed out ({n} attempt(s)) while SNI {harmless} "
-                                        "to the same address completed: SNI filtering by dropping"))
+                                        "to the same address completed: SNI filtering by dropping",
+                                        timeout_only=only_timeouts))
             elif controls and fail in (RESET, EOF) and all(a.failure in (RESET, EOF) for a in controls) \
                     and any(a.failure is None for a in ev.tcp.get((ip, port), [])):
                 out.append(_Finding("blocked", "tcp", "rst", "tcp.rst", 0.6, False, "weak",
@@ -799,15 +952,18 @@ def _tls_findings(ev: _Evidence) -> list[_Finding]:
             elif controls:
                 out.append(_Finding("inconclusive", "tls", None, "inconclusive.tls_any_sni", 0.25, False, "note",
                                     f"TLS to {ep} fails ({fail}) for SNI {sni} and for a harmless SNI too: the address "
-                                    "(or the server) breaks every handshake"))
+                                    "(or the server) breaks every handshake",
+                                    timeout_only=only_timeouts and all(a.failure == TIMEOUT for a in controls)))
             elif ctl_tls is None:
                 method = {RESET: "rst", EOF: "rst", TIMEOUT: "timeout"}[fail]
                 out.append(_Finding("blocked", "tls", method, f"tls.{method}", 0.75, False, "good",
-                                    f"TLS to {ep} with SNI {sni} failed ({fail}) while the control's handshake succeeded"))
+                                    f"TLS to {ep} with SNI {sni} failed ({fail}) while the control's handshake succeeded",
+                                    timeout_only=only_timeouts))
             else:
                 method = {RESET: "rst", EOF: "rst", TIMEOUT: "timeout"}[fail]
                 out.append(_Finding("blocked", "tls", method, f"tls.{method}", 0.5, False, "weak",
-                                    f"TLS to {ep} with SNI {sni} failed ({fail}) on every attempt; no harmless-SNI control"))
+                                    f"TLS to {ep} with SNI {sni} failed ({fail}) on every attempt; no harmless-SNI control",
+                                    timeout_only=only_timeouts))
         elif fail in CERT_FAILURES:
             out.extend(_cert_finding(ev, ep, sni, fail, ctl_tls))
     return out
@@ -907,7 +1063,8 @@ def _http_failure_findings(ev: _Evidence, url: str, atts: list[HTTPAttempt], fai
             out.append(thr)
         elif tcp_ok and not https:
             out.append(_Finding("blocked", "http", "http_timeout", "http.timeout", 0.5, False, "weak",
-                                f"GET {url} timed out on every attempt after the TCP connection succeeded"))
+                                f"GET {url} timed out on every attempt after the TCP connection succeeded",
+                                timeout_only=all(a.failure == TIMEOUT for a in atts)))
     elif fail in CERT_FAILURES:
         if host in tls_hosts:
             return
@@ -920,38 +1077,53 @@ def _http_failure_findings(ev: _Evidence, url: str, atts: list[HTTPAttempt], fai
 
 
 def _throttle(ev: _Evidence, attempts: list[HTTPAttempt] | None = None) -> _Finding | None:
-    """Throttling: the target's fastest usable fetch is >= ``throttle_ratio`` times slower than the
-    canaries. With ``canary_fetch_bps`` (run_context) the whole-fetch goodput is compared (over HTTPS a
-    small body arrives with the headers, so a rate measured from the first byte says little), divided
-    by how much the target's round trip is longer than the canaries' (latency is not throttling), and
-    only for fetches that took >= 0.5 s. Otherwise the runner's body throughput is compared, for bodies
-    >= 64 KiB or taking >= 0.5 s. A tiny fast body is never judged."""
+    """Throttling: every usable fetch of the target is >= ``throttle_ratio`` times slower than the slowest
+    canary, the time is bandwidth, and the path is clean.
+
+    With ``canary_transfer_bps`` / ``canary_fetch_bps`` (run_context) a fetch counts when
+    * it took >= THROTTLE_MIN_SECONDS (absolute slowness: a 40 ms fetch against 5 ms is not throttling);
+    * its transfer time (whole time minus its round trips at the target's own connect time: latency is not
+      throttling) is >= ``throttle_ratio`` times what the slowest canary's rate predicts for its bytes;
+    * the time went into moving bytes, not into a server thinking: the body itself trickled after the first
+      byte, or the TLS handshake was shaped too, or another fetch from the same address trickled in this run
+      (over HTTPS a small body arrives in one TLS record with the headers, so the first byte says little).
+    Never on a lossy path (one retransmission timeout stalls a fetch for 0.2-1 s), nor unless every canary
+    was reached. Without those fields the runner's body throughput is compared with
+    ``canary_throughput_bps`` at THROTTLE_RATIO_RAW, for bodies >= 64 KiB or taking >= 0.5 s."""
     ctx = ev.ctx
     pool = [a for a in (attempts if attempts is not None else ev.s.http)
             if a.body_length and (a.failure is None or a.failure == TIMEOUT)]
-    if not pool:
+    if not pool or ctx.lossy:
         return None
-    if ctx.canary_fetch_bps:
-        rtts = [a.duration_ms for a in ev.s.tcp if a.failure is None and a.duration_ms > 0]
-        rtt = statistics.median(rtts) if rtts else None
-        extra_rtt_s = max(0.0, (rtt - (ctx.canary_rtt_ms or 0.0)) / 1000) if rtt else 0.0
-        samples = [a for a in pool if a.duration_ms and a.duration_ms / 1000 >= THROTTLE_MIN_SECONDS]
-        if not samples or len(samples) < len([a for a in pool if a.failure is None]):
-            return None  # some fetch was fast: not throttled
-        best = min(samples, key=lambda a: a.duration_ms / (a.body_length or 1))
-        took = best.duration_ms / 1000
-        # What the fetch should take: the canaries' pace for these bytes, plus the longer round trips.
-        expected = (best.body_length or 0) / ctx.canary_fetch_bps + FETCH_ROUND_TRIPS * extra_rtt_s
-        slow = took / expected if expected > 0 else 0.0
-        if slow >= ctx.throttle_ratio and _waited_for_server(ev, best, extra_rtt_s):
-            return None  # the time went before the first byte while the handshakes were normal
-        if slow >= ctx.throttle_ratio:
-            return _Finding("blocked", "http", "throttled", "http.throttled", 0.7, False, "good",
-                            f"{best.url}: {best.body_length} B took {took * 1000:,.0f} ms where the slowest canary's "
-                            f"pace ({ctx.canary_fetch_bps:,.0f} B/s)"
-                            + (f" plus {FETCH_ROUND_TRIPS} longer round trips" if extra_rtt_s else "")
-                            + f" predicts {expected * 1000:,.0f} ms: {slow:,.0f}x slower (threshold {ctx.throttle_ratio:g}x)")
-        return None
+    ref = ctx.canary_transfer_bps or ctx.canary_fetch_bps
+    if ref:
+        if not (ctx.health.known and ctx.health.ok == ctx.health.total):
+            return None  # a canary failed: the reference is not the vantage's normal
+        rtt = _min_connect_s(ev.s)
+        if rtt is None:
+            rtt = (ctx.canary_rtt_ms or 0.0) / 1000
+        judged = []
+        for a in pool:
+            took = (a.duration_ms or 0.0) / 1000
+            trips = _fetch_round_trips(a.url, a.body_length or 0)
+            moving = took - trips * rtt
+            expected = (a.body_length or 0) / ref
+            slow = moving / expected if expected > 0 else 0.0
+            if took < THROTTLE_MIN_SECONDS or slow < ctx.throttle_ratio:
+                if a.failure is None:
+                    return None  # a fetch came at a normal pace (or too fast to judge): not throttled
+                continue
+            judged.append((a, took, trips, expected, slow))
+        if not judged:
+            return None
+        a, took, trips, expected, slow = min(judged, key=lambda j: j[4])
+        why = _bandwidth_evidence(ev, a, ref, rtt)
+        if why is None:
+            return None  # the time went before the first byte while the handshakes were normal: a slow server
+        return _Finding("blocked", "http", "throttled", "http.throttled", 0.7, False, "good",
+                        f"{a.url}: {a.body_length} B took {took * 1000:,.0f} ms; less {trips} round trips at "
+                        f"{rtt * 1000:,.0f} ms that is {slow:,.0f}x the {expected * 1000:,.0f} ms the slowest canary's "
+                        f"rate ({ref:,.0f} B/s) predicts (threshold {ctx.throttle_ratio:g}x); {why}")
     ref = ctx.canary_throughput_bps
     if not ref or ref <= 0:
         return None
@@ -962,30 +1134,35 @@ def _throttle(ev: _Evidence, attempts: list[HTTPAttempt] | None = None) -> _Find
         return None
     best = max(samples2, key=lambda a: a.throughput_bps or 0.0)
     tp = best.throughput_bps or 0.0
-    if tp * ctx.throttle_ratio <= ref:
+    ratio = max(ctx.throttle_ratio, THROTTLE_RATIO_RAW)
+    if tp * ratio <= ref:
         return _Finding("blocked", "http", "throttled", "http.throttled", 0.7, False, "good",
                         f"{best.url}: {tp:,.0f} B/s against {ref:,.0f} B/s for the canaries "
-                        f"({ref / tp:,.0f}x slower, threshold {ctx.throttle_ratio:g}x)")
+                        f"({ref / tp:,.0f}x slower, threshold {ratio:g}x)")
     return None
 
 
-def _waited_for_server(ev: _Evidence, a: HTTPAttempt, extra_rtt_s: float) -> bool:
-    """True when a slow fetch is explained by server think time: the body itself came fast after the
-    first byte, and the TLS handshake (a bandwidth-shaped link slows the certificate flight, a busy
-    server does not) took no longer than the canaries'. Unknown timings explain nothing."""
+def _bandwidth_evidence(ev: _Evidence, a: HTTPAttempt, ref: float, rtt: float) -> str | None:
+    """Why a slow fetch is bandwidth and not a server thinking, or None. Unknown timings (no time to first
+    byte recorded) are not held against it; a wait before the first byte needs a shaped handshake or a
+    trickle from the same address."""
     ctx = ev.ctx
-    if a.ttfb_ms is None or not ctx.canary_fetch_bps:
-        return False
-    body_s = max(0.0, (a.duration_ms - a.ttfb_ms) / 1000)
-    if body_s >= 0.2 and (a.body_length or 0) / body_s * ctx.throttle_ratio <= ctx.canary_fetch_bps:
-        return False  # the body itself trickled: bandwidth, not thinking
+    if a.ttfb_ms is None:
+        return "time to first byte not recorded"
+    bps = _body_trickle_bps(a)
+    if bps is not None and bps * ctx.throttle_ratio <= ref:
+        return f"the body itself trickled in at {bps:,.0f} B/s after the first byte"
     tls_ms = [t.duration_ms for t in ev.s.tls if t.failure is None and not t.control and t.duration_ms > 0]
     if tls_ms and ctx.canary_tls_ms:
         median_tls = statistics.median(tls_ms)
-        allowed = ctx.throttle_ratio * (ctx.canary_tls_ms + 2 * extra_rtt_s * 1000)
+        extra_rtt_ms = max(0.0, rtt * 1000 - (ctx.canary_rtt_ms or 0.0))
+        allowed = THROTTLE_HANDSHAKE_RATIO * (ctx.canary_tls_ms + 2 * extra_rtt_ms)
         if median_tls >= max(30.0, allowed):
-            return False  # the handshake was shaped too
-    return True
+            return f"the TLS handshake was shaped too ({median_tls:,.0f} ms against the canaries' {ctx.canary_tls_ms:,.0f} ms)"
+    shaped = sorted(_host_addresses(ev.s, _host(a.url)) & ctx.trickle_addresses)
+    if shaped:
+        return f"in the same run a body from {', '.join(shaped[:3])} trickled in (bandwidth shaping of the address)"
+    return None
 
 
 def injection_evidence(ia: InjectAttempt) -> str | None:
@@ -1032,6 +1209,12 @@ def classify(target: Target, steps: Steps, ctx: RunContext | None = None,
                        reason="nothing was measured for this target")
     ev = _Evidence(target, steps, ctx, control)
     findings = _dns_findings(ev) + _tcp_findings(ev) + _tls_findings(ev) + _http_findings(ev)
+    # A lossy path: timeouts are what random loss looks like. Unless the canaries went through on every
+    # attempt (then the loss is not the vantage's), timeout-only findings are not blocking evidence.
+    lost: list[_Finding] = []
+    if ctx.lossy and not ctx.health.spotless:
+        lost = [f for f in findings if f.timeout_only]
+        findings = [f for f in findings if not f.timeout_only]
     blocking = [f for f in findings if f.status == "blocked"]
     strong = [f for f in blocking if f.grade in ("strong", "good")]
     weak = [f for f in blocking if f.grade == "weak"]
@@ -1075,6 +1258,9 @@ def classify(target: Target, steps: Steps, ctx: RunContext | None = None,
         thr = None if health.all_failed else _throttle(ev)
         if thr is not None:
             return thr.verdict()
+        decisive = [f for f in lost if f.grade in ("strong", "good")]  # weak findings never beat reaching
+        if decisive:
+            return _lossy_verdict(ev, decisive, reached=True)
         if ev.flaky:
             intermittent = any(x.endswith("intermittent") for x in ev.flaky)
             rule = "flaky.intermittent" if intermittent else "flaky.retry_succeeded"
@@ -1103,6 +1289,10 @@ def classify(target: Target, steps: Steps, ctx: RunContext | None = None,
                            f"{best.reason}; but {health.total - health.ok}/{health.total} canaries failed too")
         return best.verdict()
 
+    # 6b. only timeouts, on a lossy path
+    if lost:
+        return _lossy_verdict(ev, lost, reached=False)
+
     # 7. inconclusive
     if not (steps.tcp or steps.tls or steps.http) and any(v.addrs for v in ev.views.values()) and not notes:
         addrs = [ip for v in ev.views.values() for ip in v.addrs]
@@ -1122,6 +1312,18 @@ def classify(target: Target, steps: Steps, ctx: RunContext | None = None,
                        f"the target was not reached and the control measurement failed ({ev.control_failed})")
     return Verdict("inconclusive", None, None, "inconclusive.unexplained", 0.0, False,
                    "the target was not reached and no rule explains why")
+
+
+def _lossy_verdict(ev: _Evidence, lost: list[_Finding], reached: bool) -> Verdict:
+    ctx = ev.ctx
+    best = _best(lost)
+    h = ctx.health
+    canaries = (f"{h.timeout_attempts} canary attempt(s) timed out too" if h.timeout_attempts else
+                f"{h.total - h.ok}/{h.total} canaries failed" if h.known and h.ok < h.total else "no canary went through cleanly")
+    return Verdict("flaky", None, None, "flaky.lossy_path", 0.5, False,
+                   f"{'reached; ' if reached else ''}the only evidence is timeouts ({best.reason}), on a path that lost "
+                   f"packets in this run ({ctx.loss_events} step(s) in {ctx.loss_measurements} measurements timed out and "
+                   f"then succeeded; {canaries}): random loss explains them, so they are not judged as blocking")
 
 
 def _ok_verdict(ev: _Evidence) -> Verdict:
@@ -1145,5 +1347,5 @@ def _ok_verdict(ev: _Evidence) -> Verdict:
 __all__ = [
     "RULES", "CanaryHealth", "RunContext", "ControlMeasurement", "canary_health", "run_context", "address_evidence",
     "classify", "target_reached",
-    "injection_evidence", "THROTTLE_MIN_BYTES", "THROTTLE_MIN_SECONDS",
+    "injection_evidence", "THROTTLE_MIN_BYTES", "THROTTLE_MIN_SECONDS", "THROTTLE_RATIO",
 ]

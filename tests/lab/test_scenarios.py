@@ -22,14 +22,7 @@ from tests.lab.scenarios import BY_NAME, CATALOG
 
 # Scenarios whose verdict assertion is expected to fail until the verdict engine handles them
 # (the reason is printed with each xfail).
-VERDICT_PENDING: dict[str, str] = {
-    "throttling": "no throttling rule yet: facebook's fetch is many times slower than every other site's, "
-                  "verdict ok (and over HTTPS the probe's throughput_bps, measured from the first byte, "
-                  "is inflated: headers and the 16 KiB body arrive in one TLS record)",
-    "flaky_loss": "30 % random loss is sometimes judged blocked (seen: tls.sni_timeout after 4 TLS timeouts "
-                  "while the single control handshake got through; dns.timeout): the verdict needs to "
-                  "see the loss (retries needed everywhere, canaries too) before calling a timeout blocking",
-}
+VERDICT_PENDING: dict[str, str] = {}
 
 # Step-check kinds that wait on the probe (a failing pending check is an xfail, not an error).
 CHECKS_PENDING: dict[str, str] = {}

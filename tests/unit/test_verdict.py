@@ -86,6 +86,38 @@ HTTP_T = target(urls=(f"http://{FB}/",))
 CANARY = target(platform="canary", name="canary-1", kind="canary", urls=("https://canary.example/",),
                 dns_names=("canary.example",), tls_name="canary.example", scope="international")
 OK_STEPS = steps([dns([FB_IP])], [tcp()], [tls()], [http()])
+TO = "generic_timeout_error"
+
+# Path loss: canaries and other targets needed retries after timeouts in the same run.
+LOSSY = RunContext(health=CanaryHealth(1, 1, 2, 2, answering_resolvers=frozenset({"system", ALT}), timeout_attempts=3,
+                                       loss_events=2), canary_throughput_bps=2_000_000.0, loss_events=6, loss_measurements=4)
+# ... the same loss elsewhere in the run, but the canaries never timed out: the pattern is unambiguous.
+LOSSY_CLEAN_CANARIES = RunContext(health=HEALTH, loss_events=3, loss_measurements=2)
+SNI_TIMEOUTS = [tls(failure=TO, attempt=a) for a in (1, 2, 3, 4)] + [tls(sni="example.org", control=True)]
+
+
+def timed(a: HTTPAttempt, ttfb: float) -> HTTPAttempt:
+    a.ttfb_ms = ttfb
+    return a
+
+
+def canary_run(fetch_ms: float, tcp_ms: float = 5.0, tls_ms: float = 30.0, ip: str = "93.184.216.34") -> Steps:
+    t = tls(ip, sni="canary.example")
+    t.duration_ms = tls_ms
+    return steps([dns([ip], q="canary.example")], [TCPAttempt(1, ip, 443, 0.0, tcp_ms, None)], [t],
+                 [timed(http("https://canary.example/", body="<html>canary</html>", blen=16384, tput=5e7, ms=fetch_ms),
+                        fetch_ms - 1.0)])
+
+
+# The lab's throttling as measured: 16 KiB over http in ~880 ms, the body trickling after a 125 ms first
+# byte; canaries fetch 16 KiB in ~110 ms.
+CANARIES_110MS = run_context([(CANARY, canary_run(110.0))])
+CANARIES_SLOW = run_context([(CANARY, canary_run(1100.0))])  # a slow canary: the vantage is slow today
+CANARIES_5MS = run_context([(CANARY, canary_run(5.0, tcp_ms=0.3, tls_ms=2.0))])
+HTTP_TRICKLE = steps([dns([FB_IP])], [TCPAttempt(1, FB_IP, 80, 0.0, 40.0, None)], [],
+                     [timed(http(f"http://{FB}/", body="<html>fb</html>", blen=16384, ms=880.0), 125.0)])
+HTTPS_SLOW = steps([dns([FB_IP])], [TCPAttempt(1, FB_IP, 443, 0.0, 40.0, None)], [tls()],
+                   [timed(http(body="<html>fb</html>", blen=16384, tput=5e7, ms=2390.0), 2388.0)])
 
 
 # --- the table -----------------------------------------------------------------------------------
@@ -250,6 +282,51 @@ ROWS = [
            [http(body="<html>16k</html>", blen=16384, tput=5e7, ms=600.0)]),
      RunContext(health=HEALTH, canary_fetch_bps=1_600_000.0, canary_rtt_ms=10.0), None,
      ("ok", "tls", None, "ok.tls_valid", False)),
+    ("http.throttled (http: every fetch >=5x slower after latency, the body trickled)", HTTP_T, HTTP_TRICKLE,
+     CANARIES_110MS, None, ("blocked", "http", "throttled", "http.throttled", False)),
+    ("http.throttled (https: a small body in one TLS record, a trickle from the same address in the run)", target(),
+     HTTPS_SLOW, run_context([(CANARY, canary_run(110.0))], trickle_addresses=frozenset({FB_IP})), None,
+     ("blocked", "http", "throttled", "http.throttled", False)),
+    ("a slow https fetch with a normal handshake and no trickle is a slow server, not throttling", target(),
+     HTTPS_SLOW, CANARIES_110MS, None, ("ok", "tls", None, "ok.tls_valid", False)),
+    ("a slow canary never makes a target throttled", HTTP_T, HTTP_TRICKLE, CANARIES_SLOW, None,
+     ("ok", "http", None, "ok.http", False)),
+    ("a small page in 40 ms against 5 ms is not throttling (absolute minimum 0.5 s)", HTTP_T,
+     steps([dns([FB_IP])], [TCPAttempt(1, FB_IP, 80, 0.0, 0.3, None)], [],
+           [timed(http(f"http://{FB}/", body="<html>fb</html>", blen=16384, ms=40.0), 3.0)]),
+     CANARIES_5MS, None, ("ok", "http", None, "ok.http", False)),
+    ("no throttling on a lossy run (a retransmission stalls a fetch)", HTTP_T, HTTP_TRICKLE,
+     run_context([(CANARY, canary_run(110.0))], loss_events=4, loss_measurements=3), None,
+     ("ok", "http", None, "ok.http", False)),
+    ("no throttling when a canary failed", HTTP_T, HTTP_TRICKLE,
+     run_context([(CANARY, canary_run(110.0)), (target(platform="canary", name="c2", kind="canary", scope="domestic"),
+                                                 steps([dns(failure=TO)]))]), None,
+     ("ok", "http", None, "ok.http", False)),
+    ("flaky.lossy_path (a lossy run's SNI timeout, the harmless handshake got through once)", target(),
+     steps([dns([FB_IP])], [tcp()], SNI_TIMEOUTS, [http()]), LOSSY, None,
+     ("flaky", None, None, "flaky.lossy_path", False)),
+    ("flaky.lossy_path (a lossy run's SNI timeout, nothing reached)", target(),
+     steps([dns([FB_IP])], [tcp()], SNI_TIMEOUTS), LOSSY, None, ("flaky", None, None, "flaky.lossy_path", False)),
+    ("tls.sni_timeout on a lossy run whose canaries never timed out (unambiguous)", target(),
+     steps([dns([FB_IP])], [tcp()], SNI_TIMEOUTS), LOSSY_CLEAN_CANARIES, None,
+     ("blocked", "tls", "sni_timeout", "tls.sni_timeout", False)),
+    ("a lossy run's DNS timeouts (every resolver) are flaky, not inconclusive", target(),
+     steps([dns(failure=TO, resolver=r, attempt=a) for r in ("system", ALT) for a in (1, 2, 3, 4)]), LOSSY, None,
+     ("flaky", None, None, "flaky.lossy_path", False)),
+    ("a lossy run's DNS timeout for the target only is not dns.timeout", target(),
+     steps([dns(failure=TO, attempt=a) for a in (1, 2, 3, 4)] + [dns([FB_IP], resolver=ALT)],
+           [tcp(failure=TO, attempt=a) for a in (1, 2, 3, 4)]), LOSSY, None,
+     ("flaky", None, None, "flaky.lossy_path", False)),
+    ("a lossy run's connect timeouts are not an IP blackhole", TG,
+     steps([], [tcp("149.154.175.50", failure=TO, attempt=a) for a in (1, 2, 3, 4)]), LOSSY, None,
+     ("flaky", None, None, "flaky.lossy_path", False)),
+    ("a lossy run's GET timeouts are not http.timeout", HTTP_T,
+     steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure=TO, attempt=a) for a in (1, 2, 3, 4)]),
+     LOSSY, None, ("flaky", None, None, "flaky.lossy_path", False)),
+    ("a lossy run's resets are still judged (loss does not reset)", HTTP_T,
+     steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="connection_reset", attempt=a)
+                                                 for a in (1, 2)]),
+     LOSSY, None, ("blocked", "http", "http_rst", "http.rst", False)),
     ("small fast body is not throttling", target(),
      steps([dns([FB_IP])], [tcp()], [tls()], [http(body="<html>small</html>", blen=4000, tput=150_000.0)]),
      CTX, None, ("ok", "tls", None, "ok.tls_valid", False)),
@@ -616,3 +693,119 @@ def test_lab_resolver_down():
     ctx = run_context(canaries + [(LAB_WEB, web), (LAB_DC, dc)])
     assert classify(LAB_WEB, web, ctx).status == "outage"
     assert classify(LAB_DC, dc, ctx).rule == "ok.tcp_endpoint"
+
+
+def _att(cls, failures, **kw):
+    """Attempts 1..n of one step, one per failure (None: success)."""
+    return [cls(attempt=i, failure=f, **kw) for i, f in enumerate(failures, 1)]
+
+
+def _lab_dns(name, ip, failures=(None,), resolvers=("system", LAB_PUB)):
+    return [a for r in resolvers for a in _att(DNSAttempt, failures, query=name, qtype="A", resolver=r, resolver_address=None,
+                                               transport="udp", t0=0.0, duration_ms=5.0, rcode="NOERROR",
+                                               answers=[ip] if failures[-1] is None else [])]
+
+
+def test_lab_throttling_as_measured():
+    """The lab's `throttling` run as the probe recorded it (tc htb 128 kbit/s on facebook's address, 2 cores
+    busy): connect times of the first targets inflated by load, the https page in one TLS record."""
+    def site(t, ip, port, tcp_ms, tls_ms, ms, ttfb, tput):
+        https = port == 443
+        tls_ = [_tls_ms(tls(ip, sni=t.tls_name), tls_ms)] if https else []
+        url = t.urls[0]
+        return t, steps(_lab_dns(t.dns_names[0], ip), [TCPAttempt(1, ip, port, 0.0, tcp_ms, None)], tls_,
+                        [_ttfb(http(url, body="<html>x</html>", blen=16384, tput=tput, ms=ms), ttfb)])
+
+    c_int = target(platform="canary", name="canary-int", kind="canary", urls=("https://canary-int.lab/",),
+                   dns_names=("canary-int.lab",), tls_name="canary-int.lab", scope="international")
+    c_dom = target(platform="canary", name="canary-dom", kind="canary", urls=("https://canary-dom.lab/",),
+                   dns_names=("canary-dom.lab",), tls_name="canary-dom.lab", scope="domestic")
+    tw = target(platform="twitter", name="twitter-web", urls=("https://twitter.lab/",), dns_names=("twitter.lab",),
+                tls_name="twitter.lab")
+    run = [site(c_int, "198.18.9.1", 443, 5.7, 52.0, 107.7, 99.3, 2.0e6),
+           site(c_dom, "10.10.35.10", 443, 1.6, 4.9, 42.0, 37.9, 4.0e6),
+           site(LAB_WEB, "198.18.1.1", 443, 46.8, 73.9, 2381.9, 2378.8, 5.5e6),
+           site(LAB_HTTP, "198.18.1.1", 80, 43.5, 0.0, 880.9, 124.7, 21668.0),
+           site(tw, "198.18.2.1", 443, 41.0, 56.2, 122.3, 105.4, 970000.0)]
+    ctx = run_context(run)
+    got = {t.name: classify(t, s, ctx) for t, s in run}
+    assert (got["facebook-web"].status, got["facebook-web"].method) == ("blocked", "throttled"), got["facebook-web"].reason
+    assert (got["facebook-http"].status, got["facebook-http"].method) == ("blocked", "throttled"), got["facebook-http"].reason
+    assert all(got[n].status == "ok" for n in ("twitter-web", "canary-int", "canary-dom"))
+    # the https page alone (no http:// sibling trickling at the same address, handshake unshaped): a slow
+    # server cannot be ruled out
+    alone = run_context([r for r in run if r[0] is not LAB_HTTP])
+    assert classify(LAB_WEB, run[2][1], alone).status == "ok"
+    # the same run on a lossy path: nothing is throttled
+    lossy = run_context(run, loss_events=5, loss_measurements=3)
+    assert classify(LAB_HTTP, run[3][1], lossy).status == "ok"
+
+
+def test_lab_flaky_loss_as_measured():
+    """The lab's `flaky_loss` (30 % random loss both ways, --retries 3), patterns seen in real runs: the
+    canaries need retries too; facebook-web's TLS timed out 4 times while the single harmless-SNI handshake
+    got through; facebook-http's GET timed out 4 times after TCP connected; a DC's connects all timed out;
+    a name timed out on both resolvers. Never blocked, never inconclusive: flaky (or ok)."""
+    c_int = target(platform="canary", name="canary-int", kind="canary", urls=("https://canary-int.lab/",),
+                   dns_names=("canary-int.lab",), tls_name="canary-int.lab", scope="international")
+    c_dom = target(platform="canary", name="canary-dom", kind="canary", urls=("https://canary-dom.lab/",),
+                   dns_names=("canary-dom.lab",), tls_name="canary-dom.lab", scope="domestic")
+    tw = target(platform="twitter", name="twitter-web", urls=("https://twitter.lab/",), dns_names=("twitter.lab",),
+                tls_name="twitter.lab")
+
+    def canary(t, ip):
+        return t, steps(_lab_dns(t.dns_names[0], ip, (TO, None)), _att(TCPAttempt, (TO, None), ip=ip, port=443, t0=0.0,
+                                                                       duration_ms=1000.0),
+                        [tls(ip, sni=t.tls_name)], [http(t.urls[0], body="<html>c</html>", blen=16384, ms=1200.0)])
+
+    fb_ip = "198.18.1.1"
+    web = steps(_lab_dns("www.facebook.lab", fb_ip, (TO, TO, None)), [TCPAttempt(1, fb_ip, 443, 0.0, 1.0, None)],
+                [tls(fb_ip, TO, sni="www.facebook.lab", attempt=a) for a in (1, 2, 3, 4)]
+                + [tls(fb_ip, sni=LAB_CTL_SNI, control=True)],
+                [http("https://www.facebook.lab/", body="<html>fb</html>", blen=16384, ms=1500.0)])
+    web_unreached = steps(web.dns, web.tcp, web.tls, [])
+    http_ = steps(_lab_dns("www.facebook.lab", fb_ip), [TCPAttempt(1, fb_ip, 80, 0.0, 1004.0, None)], [],
+                  [http("http://www.facebook.lab/", status=None, failure=TO, attempt=a) for a in (1, 2, 3, 4)])
+    dc = steps([], _att(TCPAttempt, (TO, TO, TO, TO), ip="198.18.3.50", port=443, t0=0.0, duration_ms=2000.0)
+               + _att(TCPAttempt, (TO, TO, TO, TO), ip="198.18.3.50", port=80, t0=0.0, duration_ms=2000.0))
+    twitter = steps(_lab_dns("twitter.lab", "198.18.2.1", (TO, TO, TO, TO)))
+    run = [canary(c_int, "198.18.9.1"), canary(c_dom, "10.10.35.10"), (LAB_WEB, web), (LAB_HTTP, http_),
+           (LAB_DC, dc), (tw, twitter)]
+    ctx = run_context(run)
+    assert ctx.lossy and not ctx.health.spotless and ctx.health.timeout_attempts == 6
+    for t, s in run + [(LAB_WEB, web_unreached)]:
+        v = classify(t, s, ctx)
+        assert v.status in ("ok", "flaky"), (t.name, v.rule, v.reason)
+    assert classify(LAB_WEB, web, ctx).rule == "flaky.lossy_path"
+    # the same target records in a clean run (no loss anywhere else) are judged as before
+    clean = run_context([(c_int, _lab_canary("canary-int", "198.18.9.1", "international")[1]),
+                         (c_dom, _lab_canary("canary-dom", "10.10.35.10", "domestic")[1]), (LAB_WEB, web_unreached),
+                         (LAB_HTTP, http_)])
+    assert not clean.lossy
+    assert classify(LAB_WEB, web_unreached, clean).rule == "tls.sni_timeout"
+    assert classify(LAB_HTTP, http_, clean).rule == "http.timeout"
+
+
+def test_run_context_path_loss_and_throttling_reference():
+    lossy_canary = steps([dns(failure=TO, q="canary.example", attempt=1), dns(["93.184.216.34"], q="canary.example", attempt=2)],
+                         [TCPAttempt(1, "93.184.216.34", 443, 0.0, 5.0, None)], [tls("93.184.216.34", sni="canary.example")],
+                         [http("https://canary.example/", body="x", blen=16384, ms=110.0)])
+    retried = steps([dns([FB_IP])], [tcp(failure=TO, attempt=1), tcp(attempt=2)], [tls()], [http()])
+    once = steps([dns([FB_IP])], [tcp(failure="connection_reset", attempt=1), tcp(attempt=2)], [tls()], [http()])
+    ctx = run_context([(CANARY, lossy_canary), (target(), retried), (HTTP_T, once)])
+    assert (ctx.loss_events, ctx.loss_measurements, ctx.lossy) == (2, 2, True)  # a reset that cleared is no loss
+    assert (ctx.health.timeout_attempts, ctx.health.loss_events, ctx.health.spotless) == (1, 1, False)
+    # the slowest canary's transfer rate: 110 ms less 5 round trips at 5 ms
+    assert ctx.canary_transfer_bps == pytest.approx(16384 / 0.085)
+    assert ctx.canary_fetch_bps == pytest.approx(16384 / 0.110)
+    # one target's own retries are that target's business
+    ctx = run_context([(CANARY, canary_run(110.0)), (target(), retried)])
+    assert (ctx.loss_events, ctx.loss_measurements, ctx.lossy, ctx.health.spotless) == (1, 1, False, True)
+    # a canary's latency takes off at most half its time (one slow handshake cannot make the reference fast)
+    ctx = run_context([(CANARY, canary_run(110.0, tcp_ms=100.0))])
+    assert ctx.canary_transfer_bps == pytest.approx(16384 / 0.055)
+    # trickle addresses: an http body that kept trickling >= 0.5 s at >= 5x below the canaries' rate
+    ctx = run_context([(CANARY, canary_run(110.0)), (HTTP_T, HTTP_TRICKLE)])
+    assert ctx.trickle_addresses == frozenset({FB_IP})
+    ctx = run_context([(CANARY, canary_run(1100.0)), (HTTP_T, HTTP_TRICKLE)])
+    assert ctx.trickle_addresses == frozenset()
