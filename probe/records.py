@@ -117,6 +117,10 @@ class HTTPAttempt(_Record):
     # Blockpage fingerprints matched against the *whole* body (not only body_head), filled in by the
     # runner before the body is dropped; each item {"name": str, "pattern": str, "location": str}.
     fingerprints: list[dict[str, str]] = field(default_factory=list)
+    # A control GET: the same URL and address with a harmless Host header (``host_header``), made
+    # once after every attempt was reset or cut. Answered while the real Host is reset = Host filter.
+    control: bool = False
+    host_header: str | None = None
     error_detail: str | None = None
 
 

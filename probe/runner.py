@@ -86,6 +86,9 @@ class RunSummary:
 # A resolver's NOERROR-without-records is a definitive answer (a name with no IPv6, say), not a glitch
 # that a retry could clear. Every other failure is retried: a blocking signature must reproduce.
 NOT_RETRIED = frozenset({"dns_no_answer"})
+# After these on every attempt at an http:// URL, a harmless-Host GET tells a Host filter from an
+# address that resets everything (the HTTP counterpart of the harmless-SNI handshake).
+HOST_CONTROL_FAILURES = frozenset({"connection_reset", "eof_error"})
 
 
 async def _with_retries(make: Callable[[int], Awaitable[R]], retries: int, backoff: float) -> list[R]:
@@ -229,6 +232,28 @@ class Runner:
                     max_redirects=cfg.max_redirects, max_body=cfg.max_body, inspect_body=inspect)))
         for attempts in await asyncio.gather(*http_jobs):
             steps.http.extend(attempts)
+        for attempts in await asyncio.gather(*(self._host_control(a, client, t_origin) for a in
+                                               self._host_control_candidates(steps))):
+            steps.http.extend(attempts)
+
+    def _host_control_candidates(self, steps: Steps) -> list[str]:
+        """http:// URLs (by name) whose every attempt was reset or cut: worth one harmless-Host GET."""
+        by_url: dict[str, list] = {}
+        for a in steps.http:
+            by_url.setdefault(a.url, []).append(a)
+        out = []
+        for url, attempts in by_url.items():
+            host, _, scheme = _default_port(url)
+            if (scheme == "http" and not _is_ip(host) and self.cfg.control_sni
+                    and all(a.failure in HOST_CONTROL_FAILURES for a in attempts)):
+                out.append(url)
+        return out
+
+    async def _host_control(self, url: str, client, t_origin: float):
+        # Same URL, same pinned address, a harmless Host and no redirects: only "was it answered" counts.
+        rec = await mhttp.fetch(client, url, timeout=self.cfg.timeout, attempt=1, t_origin=t_origin,
+                                max_redirects=0, max_body=4096, host_header=self.cfg.control_sni)
+        return [rec]
 
     async def _inject(self, target: Target, t_origin: float):
         jobs = []

@@ -131,6 +131,8 @@ RULES: dict[str, tuple[str, str | None, str | None, bool, str]] = {
     "http.blockpage_weak": ("blocked", "http", "blockpage", False, "only vague blocking words matched"),
     "http.redirect_bogon": ("blocked", "http", "blockpage", False, "redirect to a private/special address"),
     "http.rst": ("blocked", "http", "http_rst", False, "GET reset/cut after TCP connected"),
+    "http.host_rst": ("blocked", "http", "http_rst", True,
+                      "GET reset/cut on every attempt, harmless-Host GET to the same address answered"),
     "http.timeout": ("blocked", "http", "http_timeout", False, "GET times out after TCP connected"),
     "http.throttled": ("blocked", "http", "throttled", False,
                        ">=5x slower transfer than the slowest canary, >=0.5 s, bandwidth-shaped"),
@@ -412,9 +414,24 @@ def _weak_only(matches: list[dict[str, str]], db: FingerprintDB) -> bool:
     return all((m.get("scope") or db.scope_of(m.get("name", "")) or "") in WEAK_SCOPES for m in matches)
 
 
+def split_host_controls(steps: Steps) -> tuple[Steps, list[HTTPAttempt]]:
+    """The steps without harmless-Host control GETs, and those controls. A control response is the
+    address answering *another* name: it must never count as reaching the target."""
+    if not any(a.control for a in steps.http):
+        return steps, []
+    return (Steps(dns=steps.dns, tcp=steps.tcp, tls=steps.tls, http=[a for a in steps.http if not a.control],
+                  inject=steps.inject),
+            [a for a in steps.http if a.control])
+
+
+def _no_controls(measurements: Iterable[tuple[Target, Steps]]) -> list[tuple[Target, Steps]]:
+    return [(t, split_host_controls(s)[0]) for t, s in measurements]
+
+
 def target_reached(steps: Steps, target: Target | None = None, db: FingerprintDB | None = None) -> bool:
     """The authentic service answered: a validated TLS handshake for the name (not a control
     handshake), or an HTTP response that is not a blockpage."""
+    steps = split_host_controls(steps)[0]
     if any(a.failure is None and a.cert_valid and not a.control for a in steps.tls):
         return True
     db = db or _default_db()
@@ -439,6 +456,7 @@ def _target_hosts(target: Target, steps: Steps) -> set[str]:
 
 # --- canary health -------------------------------------------------------------------------------
 def canary_health(measurements: list[tuple[Target, Steps]]) -> CanaryHealth:
+    measurements = _no_controls(measurements)
     d_ok = d_tot = i_ok = i_tot = 0
     answered: set[str] = set()
     queried_failed: set[str] = set()
@@ -536,6 +554,7 @@ def _host_addresses(steps: Steps, host: str) -> set[str]:
 def address_evidence(measurements: Iterable[tuple[Target, Steps]]) -> frozenset[str]:
     """Addresses that reset (or cut) every TLS handshake, for the target's SNI and for the harmless
     control SNI, after the TCP connection succeeded: the address is reset whatever the name."""
+    measurements = _no_controls(measurements)
     out: set[str] = set()
     for _, steps in measurements:
         tcp_ok = {(a.ip, a.port) for a in steps.tcp if a.failure is None}
@@ -563,6 +582,7 @@ def run_context(measurements: list[tuple[Target, Steps]], **kwargs) -> RunContex
     ``canary_tls_ms`` the canaries' median TCP connect / TLS handshake time; ``trickle_addresses`` and
     ``reset_addresses`` from every target; ``loss_events`` / ``loss_measurements`` (path loss) from every
     measurement. Keyword arguments override."""
+    measurements = _no_controls(measurements)
     canaries = [(t, s) for t, s in measurements if t.is_canary]
     fetches = [a for _, s in canaries for a in s.http
                if a.failure is None and a.body_length and a.duration_ms and a.duration_ms > 0]
@@ -650,6 +670,7 @@ class _Evidence:
         self.hosts = _target_hosts(target, steps)
         self.expected = netfacts.expected_prefixes_for(target.platform, target.expected_prefixes)
         self.use_tls = not (target.kind == "endpoint" and not target.tls_name)
+        self.host_controls: dict[str, HTTPAttempt] = {}  # url -> harmless-Host GET, set by classify
 
         # DNS: per (name, resolver)
         self.views: dict[tuple[str, str], _NameView] = {}
@@ -1041,10 +1062,20 @@ def _http_failure_findings(ev: _Evidence, url: str, atts: list[HTTPAttempt], fai
             return
         reset_ips = sorted({ip for (n, _), v in ev.views.items() if n == host for ip in v.addrs}
                            & ev.ctx.reset_addresses)
+        hc = ev.host_controls.get(url)
         if tcp_ok and reset_ips:
             out.append(_Finding("blocked", "tcp", "rst", "tcp.rst", 0.6, False, "weak",
                                 f"GET {url} was reset, and in the same run {', '.join(reset_ips[:3])} reset TLS for "
                                 "any SNI too: the address is reset, not the Host"))
+        elif tcp_ok and not https and hc is not None and hc.status is not None:
+            out.append(_Finding("blocked", "http", "http_rst", "http.host_rst", 0.95, True, "strong",
+                                f"GET {url} was {'reset' if fail == RESET else 'cut (EOF)'} on every attempt while "
+                                f"the same address answered a GET with Host {hc.host_header} (HTTP {hc.status}): "
+                                "the filter keys on the Host"))
+        elif tcp_ok and not https and hc is not None and hc.failure in (RESET, EOF):
+            out.append(_Finding("blocked", "tcp", "rst", "tcp.rst", 0.6, False, "weak",
+                                f"GET {url} was reset, and so was a GET with the harmless Host {hc.host_header}: "
+                                "the address is reset, not the Host"))
         elif tcp_ok and not https:
             out.append(_Finding("blocked", "http", "http_rst", "http.rst", 0.75, False, "good",
                                 f"GET {url} was {'reset' if fail == RESET else 'cut (EOF)'} on every attempt after "
@@ -1207,7 +1238,9 @@ def classify(target: Target, steps: Steps, ctx: RunContext | None = None,
     if not (steps.dns or steps.tcp or steps.tls or steps.http or steps.inject):
         return Verdict("inconclusive", rule="inconclusive.no_steps", confidence=0.0,
                        reason="nothing was measured for this target")
+    steps, host_controls = split_host_controls(steps)
     ev = _Evidence(target, steps, ctx, control)
+    ev.host_controls = {a.url: a for a in host_controls}
     findings = _dns_findings(ev) + _tcp_findings(ev) + _tls_findings(ev) + _http_findings(ev)
     # A lossy path: timeouts are what random loss looks like. Unless the canaries went through on every
     # attempt (then the loss is not the vantage's), timeout-only findings are not blocking evidence.

@@ -84,14 +84,19 @@ async def fetch(
     max_redirects: int = 10,
     max_body: int = 262144,
     inspect_body: BodyInspector | None = None,
+    host_header: str | None = None,
 ) -> HTTPAttempt:
-    """GET `url`. Never raises: a failure is recorded with what was seen before it."""
+    """GET `url`. Never raises: a failure is recorded with what was seen before it.
+
+    ``host_header`` replaces the Host header (the connection still goes to the URL host's address):
+    that is the harmless-Host control, recorded with ``control=True``."""
     started = time.monotonic()
-    rec = HTTPAttempt(attempt=attempt, url=url, t0=round(started - t_origin, 6), duration_ms=0.0, failure=None)
+    rec = HTTPAttempt(attempt=attempt, url=url, t0=round(started - t_origin, 6), duration_ms=0.0, failure=None,
+                      control=host_header is not None, host_header=host_header)
     body = bytearray()
     try:
         async with asyncio.timeout(timeout):
-            await _follow(client, url, rec, body, started, max_redirects, max_body)
+            await _follow(client, url, rec, body, started, max_redirects, max_body, host_header)
     except Exception as exc:
         rec.failure = classify_exception(exc)
         rec.error_detail = detail(exc)
@@ -102,8 +107,8 @@ async def fetch(
     return rec
 
 
-async def _follow(client, url, rec, body, started, max_redirects, max_body) -> None:
-    request = client.build_request("GET", url)
+async def _follow(client, url, rec, body, started, max_redirects, max_body, host_header=None) -> None:
+    request = client.build_request("GET", url, headers={"Host": host_header} if host_header else None)
     for hop in range(max_redirects + 1):
         response = await client.send(request, stream=True)
         try:

@@ -164,6 +164,12 @@ class _Handler(BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay)
         path = self.path.split("?")[0]
+        if (self.headers.get("Host") or "").startswith("host-filtered.test"):
+            # A Host filter: this name is reset whatever the path; any other Host is answered.
+            self.wfile.flush()
+            _linger_reset(self.connection)
+            self.close_connection = True
+            return
         if path == "/":
             self._send(200, b"<html><head><title>OK page</title></head><body>hello</body></html>")
         elif path == "/blockpage":

@@ -112,3 +112,26 @@ def test_no_public_ip_in_results(world, tmp_path):
     summary = run_once(cfg, targets[:1])
     text = summary.written_to.read_text()
     assert "public_ip" not in text and "probe_ip" not in text
+
+
+def test_harmless_host_control_tells_a_host_filter(dns_server, http_server, pki):
+    dns = dns_server({"host-filtered.test": ZoneEntry(a=["127.0.0.1"]), "ok.test": ZoneEntry(a=["127.0.0.1"])})
+    h = http_server.port
+    targets = [
+        Target("twitter", "tw-host", "web", urls=(f"http://host-filtered.test:{h}/",), dns_names=("host-filtered.test",)),
+        Target("canary", "canary-int", "canary", urls=(f"http://ok.test:{h}/",), dns_names=("ok.test",),
+               scope="international"),
+    ]
+    cfg = RunConfig(vantage=Vantage(id="unit"), results_dir=None, system_resolver=False, resolvers=(dns.address,),
+                    timeout=1.0, retries=1, backoff=0.01, inject_check=False,
+                    bogon_exempt=(ipaddress.ip_network("127.0.0.0/8"),))
+    res = by_name(run_once(cfg, targets))
+    tw = res["tw-host"]
+    real = [a for a in tw.steps.http if not a.control]
+    control = [a for a in tw.steps.http if a.control]
+    assert [a.failure for a in real] == ["connection_reset", "connection_reset"]
+    assert len(control) == 1 and control[0].host_header == "example.com" and control[0].status == 200
+    assert (tw.verdict.status, tw.verdict.layer, tw.verdict.method, tw.verdict.rule, tw.verdict.confirmed) == \
+        ("blocked", "http", "http_rst", "http.host_rst", True)
+    canary = res["canary-int"]
+    assert canary.verdict.status == "ok" and not any(a.control for a in canary.steps.http)

@@ -51,6 +51,13 @@ def tls(ip=FB_IP, failure=None, sni=FB, valid=None, control=False, attempt=1) ->
                       control=control, cert_valid=valid)
 
 
+def host_control(url, status=None, failure=None) -> HTTPAttempt:
+    """The runner's harmless-Host GET (Host: example.com) to the same URL and address."""
+    a = http(url, status=status, failure=failure)
+    a.control, a.host_header = True, "example.com"
+    return a
+
+
 def http(url=f"https://{FB}/", status=200, failure=None, body=None, fps=None, headers=None, final_url=None,
          tput=None, blen=None, attempt=1, redirects=(), ms=100.0) -> HTTPAttempt:
     db = FingerprintDB.default()
@@ -267,6 +274,18 @@ ROWS = [
      steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="connection_reset", attempt=a)
                                                  for a in (1, 2)]),
      CTX, None, ("blocked", "http", "http_rst", "http.rst", False)),
+    ("http.host_rst (harmless Host answered)", HTTP_T,
+     steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="connection_reset", attempt=a)
+                                                 for a in (1, 2)] + [host_control(f"http://{FB}/", status=404)]),
+     CTX, None, ("blocked", "http", "http_rst", "http.host_rst", True)),
+    ("harmless Host reset too: the address, not the Host", HTTP_T,
+     steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="connection_reset", attempt=a)
+                                                 for a in (1, 2)] + [host_control(f"http://{FB}/", failure="connection_reset")]),
+     CTX, None, ("blocked", "tcp", "rst", "tcp.rst", False)),
+    ("a control GET's answer never counts as reaching the target", HTTP_T,
+     steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="eof_error", attempt=a)
+                                                 for a in (1, 2)] + [host_control(f"http://{FB}/", status=200)]),
+     CTX, None, ("blocked", "http", "http_rst", "http.host_rst", True)),
     ("http.timeout (weak)", HTTP_T,
      steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="generic_timeout_error")]),
      CTX, None, ("blocked", "http", "http_timeout", "http.timeout", False)),
