@@ -53,7 +53,13 @@ def load_lines(results_dir: Path) -> tuple[dict[str, Line], list[str]]:
 # -- helpers over one line --------------------------------------------------------------------------
 
 def _steps(line: Line, layer: str) -> list[dict]:
-    return list(((line.get("steps") or {}).get(layer)) or [])
+    """Attempts at the target itself. Control attempts (a harmless SNI or Host to the same address)
+    are set aside, as the verdict does: their answer is another name's, never the target's."""
+    return [a for a in ((line.get("steps") or {}).get(layer)) or [] if not a.get("control")]
+
+
+def _controls(line: Line, layer: str) -> list[dict]:
+    return [a for a in ((line.get("steps") or {}).get(layer)) or [] if a.get("control")]
 
 
 def _dns_a(line: Line, resolver: str | None = None) -> list[dict]:
@@ -175,18 +181,25 @@ def c_tcp_failure(line: Line, target: str, failures: tuple[str, ...]) -> str | N
 
 
 def c_tls_failure(line: Line, target: str, failures: tuple[str, ...]) -> str | None:
-    return _all_failed_with([a for a in _steps(line, "tls") if not a.get("control")], tuple(failures), "tls")
+    return _all_failed_with(_steps(line, "tls"), tuple(failures), "tls")
 
 
 def c_tls_control_ok(line: Line, target: str) -> str | None:
-    ctl = [a for a in _steps(line, "tls") if a.get("control")]
+    ctl = _controls(line, "tls")
     if any(a.get("failure") is None for a in ctl):
         return None
     return f"no successful harmless-SNI control handshake: [{_fmt_attempts(ctl, 'sni', 'failure')}]"
 
 
+def c_http_control_ok(line: Line, target: str) -> str | None:
+    ctl = _controls(line, "http")
+    if any(a.get("status") is not None for a in ctl):
+        return None
+    return f"no answered harmless-Host control GET: [{_fmt_attempts(ctl, 'host_header', 'failure')}]"
+
+
 def c_tls_control_failure(line: Line, target: str, failures: tuple[str, ...]) -> str | None:
-    return _all_failed_with([a for a in _steps(line, "tls") if a.get("control")], tuple(failures), "tls control")
+    return _all_failed_with(_controls(line, "tls"), tuple(failures), "tls control")
 
 
 def c_http_failure(line: Line, target: str, failures: tuple[str, ...]) -> str | None:

@@ -222,7 +222,8 @@ CATALOG: tuple[Scenario, ...] = (
         [("http_host_block", {"hosts": ["www.facebook.lab"], "mode": "rst"})],
         expect(facebook_http=blocked("http", "http_rst")),
         checks=reached_except("facebook-http") + (("not_reached", "facebook-http"), ("tcp_ok", "facebook-http"),
-                                                  ("http_failure", "facebook-http", RESET)),
+                                                  ("http_failure", "facebook-http", RESET),
+                                                  ("http_control_ok", "facebook-http")),
     ),
     single(
         "http_blockpage_ir",
