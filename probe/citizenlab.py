@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
+from probe import netfacts
 from probe.targets import KNOWN_PLATFORMS
 from probe.targets_load import check_dns_name, check_url
 
@@ -88,18 +89,9 @@ DEFAULT_PLATFORM_MAP: dict[str, str] = {
     "googleapis.com": "google",
 }
 
-# AS numbers written into imported platforms, so imported targets can be checked for authenticity
-# offline just like the shipped ones. Only facts we are sure of; platforms without an entry get none.
-PLATFORM_ASNS: dict[str, list[int]] = {
-    "facebook": [32934],  # Facebook / Meta Platforms
-    "instagram": [32934],  # served from Meta's network
-    "whatsapp": [32934],  # served from Meta's network
-    "twitter": [13414],  # Twitter / X
-    "telegram": [62041, 59930, 44907],  # Telegram Messenger
-    "youtube": [15169, 36040],  # Google; YouTube
-    "google": [15169],  # Google
-    "wikipedia": [14907],  # Wikimedia Foundation
-}
+# AS numbers written into imported platforms come from the one table the verdict engine uses too,
+# so imported targets are checked for authenticity offline just like the shipped ones.
+PLATFORM_ASNS = netfacts.PLATFORM_ASNS
 
 # Hosts served from caches inside ISPs' networks (Facebook FNA, Google Global Cache) or third-party
 # CDNs: their answers are legitimately outside the platform's ASNs, so imported targets on these

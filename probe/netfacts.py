@@ -110,6 +110,7 @@ PLATFORM_ASNS: dict[str, tuple[int, ...]] = {
     "telegram": (62041, 59930, 44907),
     "youtube": (15169, 36040),
     "google": (15169,),
+    "wikipedia": (14907,),  # Wikimedia Foundation
 }
 
 

@@ -26,26 +26,13 @@ LOOPBACK = "127.0.0.1"
 
 
 def _install_guard_and_run() -> None:
-    import ipaddress
     import socket
 
     from tests.unit.conftest import _guard, _guarded_getaddrinfo, _real
 
     for name in _real:
         setattr(socket.socket, name, _guard(name))
-    real_getaddrinfo = socket.getaddrinfo
-
-    def getaddrinfo(host, *args, **kwargs):
-        # An IP literal is converted without any lookup (scapy does this for 192.168.1.128 on
-        # import); connecting or sending to it is still refused unless it is loopback.
-        text = host.decode() if isinstance(host, bytes) else host
-        try:
-            ipaddress.ip_address((text or "").split("%")[0])
-            return real_getaddrinfo(host, *args, **kwargs)
-        except ValueError:
-            return _guarded_getaddrinfo(host, *args, **kwargs)
-
-    socket.getaddrinfo = getaddrinfo
+    socket.getaddrinfo = _guarded_getaddrinfo  # address literals pass, names are refused
 
     import probe.cli_run as cli_run
 

@@ -23,6 +23,21 @@ import dns.rrset
 LOOPBACK = "127.0.0.1"
 
 
+class _Threaded:
+    """A socketserver run in a daemon thread for the length of a `with` block."""
+
+    server: socketserver.BaseServer
+    thread: threading.Thread
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 # ---------------------------------------------------------------------------------------------- DNS
 @dataclass
 class ZoneEntry:
@@ -33,7 +48,7 @@ class ZoneEntry:
     fail_first: int = 0  # answer SERVFAIL to the first N queries (a flaky resolver)
 
 
-class DNSServer:
+class DNSServer(_Threaded):
     def __init__(self, zone: dict[str, ZoneEntry], delay: float = 0.0):
         self.delay = delay  # seconds before each reply: a simulated round trip
         self.zone = {k.lower().rstrip("."): v for k, v in zone.items()}
@@ -79,13 +94,6 @@ class DNSServer:
             resp.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", qtype, addrs))
         return resp.to_wire()
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # -------------------------------------------------------------------------------------- TLS certs
@@ -218,7 +226,7 @@ class _Server(ThreadingHTTPServer):
         super().finish_request(request, client_address)
 
 
-class HTTPServer:
+class HTTPServer(_Threaded):
     """ThreadingHTTPServer on 127.0.0.1, plain or TLS (with the test PKI)."""
 
     def __init__(self, pki: TestPKI | None = None, delay: float = 0.0):
@@ -231,13 +239,6 @@ class HTTPServer:
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class RawListener:
