@@ -274,6 +274,9 @@ def test_html_report_renders_in_headless_chromium(tmp_path):
     profile = tmp_path / "profile"
     cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           # Outside the unit guard's reach: no name resolves and every fetch goes to a dead loopback
+           # proxy, so the browser cannot reach anything even if the page or Chromium itself tried.
+           "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
            f"--user-data-dir={profile}", "--window-size=1280,2400", f"--screenshot={shot}", out.as_uri()]
     proc = subprocess.run(cmd, capture_output=True, timeout=90)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
