@@ -216,6 +216,10 @@ class Censor:
             tc("filter", "add", "dev", dev, "parent", "1:", "protocol", "ip", "prio", "1", "u32",
                "match", "ip", "src", f"{ip}/32", "flowid", "1:20")
 
+    def pages(self, size: int = T.BIG_PAGE_BYTES) -> None:
+        """Not censorship: every site serves a page of ``size`` bytes (bandwidth scenarios)."""
+        self.lab.write_pages(size)
+
     def loss(self, probability: float = 0.3) -> None:
         """Drop packets at random in both directions on the vantage link (no censorship)."""
         p = str(probability)

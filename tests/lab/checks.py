@@ -214,25 +214,36 @@ def c_http_blockpage(line: Line, target: str) -> str | None:
     return f"no blockpage fetched: http[{_fmt_attempts(_steps(line, 'http'), 'status', 'title', 'failure')}]"
 
 
-def _fastest_fetch_ms(line: Line) -> float | None:
-    times = [a.get("duration_ms") for a in _steps(line, "http") if a.get("failure") is None and a.get("status") == 200]
-    times = [t for t in times if t]
-    return min(times) if times else None
+def _rate_bps(rate: str) -> float:
+    """A tc rate ("512kbit", "2mbit", "64000bit") in bits per second."""
+    units = {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "bit": 1.0}
+    for unit, mult in units.items():
+        if rate.endswith(unit):
+            return float(rate[: -len(unit)]) * mult
+    raise ValueError(f"unknown tc rate {rate!r}")
 
 
-def c_slower(line: Line, target: str, references, factor: float, *, lines: Mapping[str, Line]) -> str | None:
-    """Fetching the (same-sized) page took ``factor`` times longer than the median of the
-    reference targets' fetches. Whole-fetch time, not the probe's throughput figure: over HTTPS
-    the response headers and a 16 KiB body share one TLS record, so a rate measured from the
-    first byte says little."""
-    mine = _fastest_fetch_ms(line)
-    refs = sorted(r for r in (_fastest_fetch_ms(lines.get(t, {})) for t in _targets(references)) if r)
-    if mine is None or not refs:
-        return f"no successful fetch to compare: {target}={mine} ms, references={refs}"
-    ref = refs[len(refs) // 2]
-    if mine >= factor * ref:
+def c_shaped(line: Line, target: str, rate: str, min_bytes: int) -> str | None:
+    """The page (>= ``min_bytes``) arrived no faster than the shaper's ``rate`` allows: body bytes over
+    the time from the request to the last byte, at most 1.5x the rate (the token bucket's burst and
+    rounding). A machine can only make a transfer slower, never faster than the shaper lets it, so
+    this holds on any machine, busy or not; it proves the lab shaped what it says it shaped."""
+    limit = _rate_bps(rate) / 8 * 1.5
+    fetched = [a for a in _steps(line, "http")
+               if a.get("status") == 200 and (a.get("body_length") or 0) >= min_bytes and a.get("duration_ms")]
+    if not fetched:
+        return f"no fetch of >= {min_bytes} B: http[{_fmt_attempts(_steps(line, 'http'), 'status', 'body_length', 'failure')}]"
+    fastest = max(a["body_length"] / (a["duration_ms"] / 1000) for a in fetched)
+    if fastest <= limit:
         return None
-    return f"fetch took {mine:.0f} ms, not {factor}x the median {ref:.0f} ms of {references}"
+    return f"a fetch ran at {fastest:,.0f} B/s, faster than the {rate} shaper allows ({limit:,.0f} B/s with burst)"
+
+
+def c_page_size(line: Line, target: str, min_bytes: int) -> str | None:
+    """The whole page (>= ``min_bytes``) was fetched."""
+    if any(a.get("status") == 200 and (a.get("body_length") or 0) >= min_bytes for a in _steps(line, "http")):
+        return None
+    return f"no complete page of >= {min_bytes} B: http[{_fmt_attempts(_steps(line, 'http'), 'status', 'body_length', 'failure')}]"
 
 
 def c_inject_seen(line: Line, target: str) -> str | None:
@@ -301,8 +312,7 @@ def check_steps(checks: Iterable[tuple], lines: Mapping[str, Line], skip_kinds: 
         for t in targets:
             if t not in lines:
                 continue
-            kw = {"lines": lines} if kind == "slower" else {}
-            err = fn(lines[t], t, *args, **kw)
+            err = fn(lines[t], t, *args)
             if err:
                 errors.append(f"{t}: {kind}{tuple(args) if args else ''}: {err}")
     return errors

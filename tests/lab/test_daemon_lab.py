@@ -42,10 +42,22 @@ BURSTS = (3.0, 6.0, 9.0)
 OPEN_AT = 14.0  # seconds after the daemon's first run started: window [14, 29], interval run at 20
 OPEN_FOR = 15.0
 SLACK = 1.5  # measured_at is when a target's measurement starts; its connects follow within ~1 s
+EDGE = 0.3  # the kernel closes the window on its own clock; a connect this close to an edge is not judged
 
 
 def _ts(rec) -> float:
     return datetime.fromisoformat(rec["measured_at"].replace("Z", "+00:00")).timestamp()
+
+
+def _connect_span(rec) -> tuple[float, float] | None:
+    """When this measurement's TCP connects really happened (wall clock): the ground truth applies to
+    the packets, not to when the measurement was scheduled, so a busy machine that starts a connect late
+    cannot turn a correct verdict into a false failure."""
+    start = _ts(rec)
+    spans = [(start + a["t0"], start + a["t0"] + a["duration_ms"] / 1000) for a in rec["steps"].get("tcp", [])]
+    if not spans:
+        return None
+    return min(s for s, _ in spans), max(e for _, e in spans)
 
 
 def test_daemon_bursts_tighten_an_unblocking_window(lab, tmp_path):
@@ -95,13 +107,16 @@ def test_daemon_bursts_tighten_an_unblocking_window(lab, tmp_path):
     timeline = [(round(_ts(r) - w0, 1), r["verdict"]["status"], r["schedule"]["trigger"]) for r in web]
     summary = f"window [0, {OPEN_FOR:g}] s; telegram-web (t - W0, status, trigger): {timeline}\n{text}"
 
-    # 1. Every measurement agrees with the ground truth.
+    # 1. Every measurement agrees with the ground truth at the time its connects were made.
     for r in recs:
-        t, status = _ts(r), r["verdict"]["status"]
-        if w0 + SLACK <= t <= w1 - SLACK:
-            assert status == "ok", f"{r['target']['name']} at {t - w0:.1f}s: {status}\n{summary}"
-        elif t < w0 - SLACK or t > w1 + SLACK:
-            assert status == "blocked", f"{r['target']['name']} at {t - w0:.1f}s: {status}\n{summary}"
+        span, status = _connect_span(r), r["verdict"]["status"]
+        assert span is not None, f"{r['target']['name']}: no TCP attempt recorded\n{summary}"
+        first, last = span
+        where = f"{r['target']['name']} connects at {first - w0:.1f}..{last - w0:.1f}s"
+        if w0 + EDGE <= first and last <= w1 - EDGE:
+            assert status == "ok", f"{where}: {status}\n{summary}"
+        elif last < w0 - EDGE or first > w1 + EDGE:
+            assert status == "blocked", f"{where}: {status}\n{summary}"
 
     # 2. The flip was seen and bursts measured inside the window.
     oks = [r for r in web if r["verdict"]["status"] == "ok"]
@@ -111,15 +126,15 @@ def test_daemon_bursts_tighten_an_unblocking_window(lab, tmp_path):
     assert len(burst_oks) >= 2, summary
     assert all(r["schedule"]["changes"].get("telegram-web") == "blocked->ok" for r in burst_oks), summary
 
-    # 3. Bounds of the window's end: last ok .. first blocked after it.
+    # 3. Bounds of the window's end: last ok .. first blocked after it, at the times the connects were made.
     def end_bound(rs):
-        last_ok = max(_ts(r) for r in rs if r["verdict"]["status"] == "ok")
-        after = [_ts(r) for r in rs if r["verdict"]["status"] == "blocked" and _ts(r) > last_ok]
+        last_ok = max(_connect_span(r)[0] for r in rs if r["verdict"]["status"] == "ok")
+        after = [_connect_span(r)[1] for r in rs if r["verdict"]["status"] == "blocked" and _connect_span(r)[1] > last_ok]
         return last_ok, min(after) if after else None
 
     lo, hi = end_bound(web)
     assert hi is not None, summary
-    assert lo - SLACK <= w1 <= hi + SLACK, summary  # the bounds contain the truth
+    assert lo - EDGE <= w1 <= hi + EDGE, summary  # the bounds contain the truth
     interval_only = [r for r in web if r["schedule"]["trigger"] == "interval"]
     ilo, ihi = end_bound(interval_only)
     assert hi - lo <= max(BURSTS) - min(BURSTS) + 2 * SLACK, summary  # a few seconds...

@@ -96,6 +96,9 @@ TELEGRAM_DC_IPS = SITE_BY_KEY["telegram-dc"].ips
 ALL_NAMES = tuple(n for s in SITES for n in s.names)
 PAGE_MARKER = "reachprobe-lab site:"  # every site's page carries "<marker> <key>" in its title
 PAGE_BYTES = 16 * 1024  # page size: big enough to measure throughput, small enough for 30 % loss
+# A platform's home page as a browser fetches it (tens to hundreds of KiB of HTML): what bandwidth
+# scenarios serve, so a rate is measured over bytes that take time, not over one round trip.
+BIG_PAGE_BYTES = 192 * 1024
 
 
 def site_ip(key: str) -> str:
@@ -379,14 +382,7 @@ class Lab:
 
     def _content(self) -> None:
         www = self.workdir / "www"
-        for site in SITES:
-            d = www / site.key
-            d.mkdir(parents=True, exist_ok=True)
-            head = (f"<!doctype html><html><head><title>{PAGE_MARKER} {site.key}</title></head>"
-                    f"<body><h1>{site.key} ({site.platform}) in the reachprobe lab</h1>\n<!--")
-            tail = "-->\n</body></html>\n"
-            pad = "x" * max(0, PAGE_BYTES - len(head) - len(tail))
-            (d / "index.html").write_text(head + pad + tail)
+        self.write_pages(PAGE_BYTES)
         bp = www / "blockpage"
         bp.mkdir(parents=True, exist_ok=True)
         src = blockpage_file()
@@ -394,6 +390,20 @@ class Lab:
             raise LabError(f"blockpage not found: {src} (set REACHPROBE_SHARED)")
         shutil.copyfile(src, bp / "nat_ir.html")
         (self.workdir / "nginx").mkdir(exist_ok=True)
+
+    def write_pages(self, size: int) -> None:
+        """Every site's page, padded to ``size`` bytes (nginx reads the file on each request, so a
+        scenario may change it on a running lab)."""
+        for site in SITES:
+            d = self.workdir / "www" / site.key
+            d.mkdir(parents=True, exist_ok=True)
+            head = (f"<!doctype html><html><head><title>{PAGE_MARKER} {site.key}</title></head>"
+                    f"<body><h1>{site.key} ({site.platform}) in the reachprobe lab</h1>\n<!--")
+            tail = "-->\n</body></html>\n"
+            pad = "x" * max(0, size - len(head) - len(tail))
+            tmp = d / "index.html.tmp"
+            tmp.write_text(head + pad + tail)
+            tmp.replace(d / "index.html")
 
     # -- servers ------------------------------------------------------------------------------------
     def _nginx_conf(self, key: str, servers: str) -> Path:
