@@ -35,6 +35,7 @@ SSL_FAILED_HANDSHAKE = "ssl_failed_handshake"
 # reachprobe extensions, for conditions OONI's list has no word for:
 HTTP_TOO_MANY_REDIRECTS = "http_too_many_redirects"
 HTTP_PROTOCOL_ERROR = "http_protocol_error"
+DNS_NO_RESOLVER = "dns_no_resolver_configured"  # no resolver in resolv.conf: the probe's host, not the network
 # Spellings found in OONI data that our measurements never produce, read by the verdict and the importer:
 DNS_NAME_ERROR = "dns_name_error"  # OONI's pre-2020 spelling of NXDOMAIN
 DNS_NO_DATA = "dns_no_data"
@@ -55,6 +56,13 @@ CERT_FAILURES = frozenset({SSL_INVALID_HOSTNAME, SSL_UNKNOWN_AUTHORITY, SSL_INVA
 # The HTTP exchange completed but the client refused to follow the answer (a site's own broken
 # redirect): the server was reached.
 REDIRECT_FAILURES = frozenset({HTTP_INVALID_REDIRECT_URL, HTTP_TOO_MANY_REDIRECTS, TOO_MANY_REDIRECTS})
+
+# OONI's older spellings (measurements before ~2020), read as today's words by the OONI importer.
+LEGACY_SPELLINGS = {
+    DNS_NAME_ERROR: DNS_NXDOMAIN,
+    "connection_refused_error": CONNECTION_REFUSED,
+    "connection_reset_error": CONNECTION_RESET,
+}
 
 RCODE_FAILURES = {
     "NXDOMAIN": DNS_NXDOMAIN,
