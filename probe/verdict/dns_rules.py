@@ -27,16 +27,16 @@ def dns_findings(ev: Evidence) -> list[Finding]:
         why = injection_evidence(ia)
         if why:
             out.append(finding(RULES["dns.injected"], 0.995,
-                                f"on-path DNS injection for {ia.query} via {ia.resolver}: {why}"))
+                               f"on-path DNS injection for {ia.query} via {ia.resolver}: {why}"))
     # dns.blockpage_ip: an answer is a known blockpage address
     for ip, (v, m) in ev.blockpage_ips.items():
         if netfacts.is_sinkhole(ip):  # 0.0.0.0 / 127.0.0.1 are listed by some fingerprint sets: a sinkhole
             out.append(finding(RULES["dns.bogon"], 0.97,
-                                f"{v.resolver} answered {v.name} with {ip}, a sinkhole address known as a DNS "
-                                f"blocking answer ({m['name']})", grade="strong"))
+                               f"{v.resolver} answered {v.name} with {ip}, a sinkhole address known as a DNS "
+                               f"blocking answer ({m['name']})", grade="strong"))
             continue
         out.append(finding(RULES["dns.blockpage_ip"], 0.99,
-                            f"{v.resolver} answered {v.name} with {ip}, a known blockpage address ({m['name']})"))
+                           f"{v.resolver} answered {v.name} with {ip}, a known blockpage address ({m['name']})"))
     # dns.bogon: a special-purpose answer that another resolver / the control contradicts, or a sinkhole
     for ip, v in ev.bogon_ips.items():
         other = [a for a in ev.other_clean_addrs(v.name, v.resolver) if a != ip]
@@ -47,18 +47,20 @@ def dns_findings(ev: Evidence) -> list[Finding]:
             # 0.0.0.0/8, 127/8, ::, ::1 are never a public server, even when every resolver says so
             # (a censor intercepting all DNS); published exceptions are in netfacts.LEGIT_SPECIAL_ANSWERS.
             out.append(finding(RULES["dns.bogon"], 0.95,
-                                f"{v.resolver} answered {v.name} with {ip} ({label}), a sinkhole address"
-                                + (f"; another resolver/control answered {', '.join(sorted(set(other))[:3])}" if other else ""), grade="strong"))
+                               f"{v.resolver} answered {v.name} with {ip} ({label}), a sinkhole address"
+                               + (f"; another resolver/control answered {', '.join(sorted(set(other))[:3])}" if other else ""),
+                               grade="strong"))
             continue
         if agreed and not other:
             continue  # every resolver gives this private address: split horizon, not tampering
         if other:
             out.append(finding(RULES["dns.bogon"], 0.95,
-                                f"{v.resolver} answered {v.name} with {ip} ({label}) while another resolver/control "
-                                f"answered {', '.join(sorted(set(other))[:3])}", grade="strong"))
+                               f"{v.resolver} answered {v.name} with {ip} ({label}) while another resolver/control "
+                               f"answered {', '.join(sorted(set(other))[:3])}", grade="strong"))
         else:
             out.append(finding(RULES["dns.bogon"], 0.8,
-                                f"{v.resolver} answered {v.name} with {ip} ({label}), not a public server address", grade="good", confirmed=False))
+                               f"{v.resolver} answered {v.name} with {ip} ({label}), not a public server address",
+                               grade="good", confirmed=False))
     # per-name outcomes that are not addresses
     names = sorted({n for (n, _) in ev.views})
     for name in names:
@@ -77,8 +79,8 @@ def dns_findings(ev: Evidence) -> list[Finding]:
                     src = "the control" if ev.control is not None and not [o for o in ev.others(name, v.resolver) if o.addrs] else "another resolver"
                     out.append(finding(_REFUSED_NAME[st], conf,
                                        f"{v.resolver} said {st.upper() if st == 'nxdomain' else 'no answer'} for {name} "
-                                        f"while {src} answered {', '.join(sorted(set(clean_other))[:3])}"
-                                        + (" (authenticated)" if authentic_other else "")))
+                                       f"while {src} answered {', '.join(sorted(set(clean_other))[:3])}"
+                                       + (" (authenticated)" if authentic_other else "")))
                 elif others_nx or ctl_nx:
                     who = ", ".join(sorted({o.resolver for o in others_nx} | ({"the control"} if ctl_nx else set())))
                     out.append(finding(_GONE_NAME[st], 0.85,
@@ -89,21 +91,21 @@ def dns_findings(ev: Evidence) -> list[Finding]:
                 else:
                     out.append(finding(_LONE_NO[st], 0.2,
                                        f"{v.resolver} said {st} for {name} and no other resolver or control was asked: "
-                                        "censorship and a name that no longer exists look the same"))
+                                       "censorship and a name that no longer exists look the same"))
             elif st in ("servfail", "timeout"):
                 if v.resolver in ctx.health.failing_resolvers:
                     out.append(finding(RULES["outage.resolver"], 0.8,
-                                        f"resolver {v.resolver} also failed every canary ({st})"))
+                                       f"resolver {v.resolver} also failed every canary ({st})"))
                 elif clean_other and (v.resolver in ctx.health.answering_resolvers):
                     # A timeout is never more than elimination (random loss produces it too).
                     out.append(finding(_FAILS_FOR_TARGET[st], 0.6 if st == "servfail" else 0.5,
                                        f"{v.resolver} gave {st} for {name} while it answered the canaries and another "
-                                        f"resolver answered {', '.join(sorted(set(clean_other))[:3])}",
-                                        timeout_only=st == "timeout"))
+                                       f"resolver answered {', '.join(sorted(set(clean_other))[:3])}",
+                                       timeout_only=st == "timeout"))
                 else:
                     out.append(finding(_LONE_FAILURE[st], 0.2,
                                        f"{v.resolver} gave {st} for {name}; nothing shows whether the resolver or the name is at fault",
-                                        timeout_only=st == "timeout"))
+                                       timeout_only=st == "timeout"))
     # dns.unexpected_answer: outside the platform's prefixes, contradicted, and not authenticated by TLS
     if ev.expected:
         for v in ev.views.values():
@@ -115,9 +117,9 @@ def dns_findings(ev: Evidence) -> list[Finding]:
             inside_other = [ip for ip in ev.other_clean_addrs(v.name, v.resolver) if netfacts.in_prefixes(ip, ev.expected)]
             if inside_other:
                 out.append(finding(RULES["dns.unexpected_answer"], 0.7,
-                                    f"{v.resolver} answered {v.name} with {', '.join(outside[:3])}, outside {ev.t.platform}'s "
-                                    f"prefixes, while another resolver/control answered {', '.join(inside_other[:3])}; "
-                                    "no valid certificate was obtained there"))
+                                   f"{v.resolver} answered {v.name} with {', '.join(outside[:3])}, outside {ev.t.platform}'s "
+                                   f"prefixes, while another resolver/control answered {', '.join(inside_other[:3])}; "
+                                   "no valid certificate was obtained there"))
     return out
 
 

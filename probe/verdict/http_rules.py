@@ -26,10 +26,10 @@ def http_findings(ev: Evidence) -> list[Finding]:
         where = sorted({m.get("location", "body") for m in matches})
         if weak_only(matches, db):
             out.append(finding(RULES["http.blockpage_weak"], 0.55,
-                                f"{a.url}: only vague blocking words matched ({names})"))
+                               f"{a.url}: only vague blocking words matched ({names})"))
         else:
             out.append(finding(RULES["http.blockpage"], 0.97,
-                                f"{a.url} answered a blockpage: fingerprint {names} in {', '.join(where)}"))
+                               f"{a.url} answered a blockpage: fingerprint {names} in {', '.join(where)}"))
     # A redirect from a public site to a special-purpose address (a filter's portal on the LAN).
     for a in ev.s.http:
         if not http_response(a) and not a.redirects:
@@ -41,7 +41,7 @@ def http_findings(ev: Evidence) -> list[Finding]:
             if h and is_ip(h) and netfacts.is_bogon(h) and not is_ip(host(a.url)) \
                     and not netfacts.in_prefixes(h, ev.ctx.bogon_exempt) and not ev.ctx.health.special_answers_normal:
                 out.append(finding(RULES["http.redirect_bogon"], 0.75,
-                                    f"{a.url} redirected to {hop}, a {netfacts.special_purpose(h)} address: a filter's portal"))
+                                   f"{a.url} redirected to {hop}, a {netfacts.special_purpose(h)} address: a filter's portal"))
                 break
     # Failures of the GET itself (for https URLs the TLS records decide, when there are any).
     tls_hosts = {sni for (_, _, sni, c) in ev.tls if not c}
@@ -77,22 +77,22 @@ def http_failure_findings(ev: Evidence, url: str, atts: list[HTTPAttempt], fail:
                                      "for any SNI too: the address is reset, not the Host"))
         elif tcp_ok and not https and hc is not None and hc.status is not None:
             out.append(finding(RULES["http.host_rst"], 0.95,
-                                f"GET {url} was {'reset' if fail == CONNECTION_RESET else 'cut (EOF)'} on every attempt while "
-                                f"the same address answered a GET with Host {hc.host_header} (HTTP {hc.status}): "
-                                "the filter keys on the Host"))
+                               f"GET {url} was {'reset' if fail == CONNECTION_RESET else 'cut (EOF)'} on every attempt while "
+                               f"the same address answered a GET with Host {hc.host_header} (HTTP {hc.status}): "
+                               "the filter keys on the Host"))
         elif tcp_ok and not https and hc is not None and hc.failure in RESET_OR_EOF:
             out.append(address_reset(f"GET {url} was reset, and so was a GET with the harmless Host {hc.host_header}: "
                                      "the address is reset, not the Host"))
         elif tcp_ok and not https:
             out.append(finding(RULES["http.rst"], 0.75,
-                                f"GET {url} was {'reset' if fail == CONNECTION_RESET else 'cut (EOF)'} on every attempt after "
-                                "the TCP connection succeeded: Host-based filtering", grade="good"))
+                               f"GET {url} was {'reset' if fail == CONNECTION_RESET else 'cut (EOF)'} on every attempt after "
+                               "the TCP connection succeeded: Host-based filtering", grade="good"))
         elif ev.control is not None and ev.control.http_ok():
             out.append(finding(RULES["http.rst"], 0.7,
-                                f"GET {url} failed ({fail}) while the control fetched it", grade="good"))
+                               f"GET {url} failed ({fail}) while the control fetched it", grade="good"))
         else:
             out.append(finding(RULES["http.rst"], 0.5,
-                                f"GET {url} failed ({fail}) on every attempt", grade="weak"))
+                               f"GET {url} failed ({fail}) on every attempt", grade="weak"))
     elif fail == GENERIC_TIMEOUT:
         if https and name in tls_hosts:
             return
@@ -101,8 +101,8 @@ def http_failure_findings(ev: Evidence, url: str, atts: list[HTTPAttempt], fail:
             out.append(thr)
         elif tcp_ok and not https:
             out.append(finding(RULES["http.timeout"], 0.5,
-                                f"GET {url} timed out on every attempt after the TCP connection succeeded",
-                                timeout_only=all(a.failure == GENERIC_TIMEOUT for a in atts)))
+                               f"GET {url} timed out on every attempt after the TCP connection succeeded",
+                               timeout_only=all(a.failure == GENERIC_TIMEOUT for a in atts)))
     elif fail in CERT_FAILURES:
         if name in tls_hosts:
             return
@@ -110,5 +110,5 @@ def http_failure_findings(ev: Evidence, url: str, atts: list[HTTPAttempt], fail:
         out.extend(cert_finding(ev, name, name, fail, ctl_tls))
     elif fail.startswith(UNKNOWN_FAILURE) or fail == UNKNOWN_ERROR:
         out.append(finding(RULES["inconclusive.probe_error"], 0.1,
-                            f"GET {url} failed with an unclassified error ({fail[:80]}): a probe-side problem, "
-                            "not network evidence"))
+                           f"GET {url} failed with an unclassified error ({fail[:80]}): a probe-side problem, "
+                           "not network evidence"))

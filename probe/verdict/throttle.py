@@ -58,9 +58,9 @@ def throttle(ev: Evidence, attempts: list[HTTPAttempt] | None = None) -> Finding
         if why is None:
             return None  # the time went before the first byte while the handshakes were normal: a slow server
         return finding(RULES["http.throttled"], 0.7,
-                        f"{a.url}: {a.body_length} B took {took * 1000:,.0f} ms; less {trips} round trips at "
-                        f"{rtt * 1000:,.0f} ms that is {slow:,.0f}x the {expected * 1000:,.0f} ms the slowest canary's "
-                        f"rate ({ref:,.0f} B/s) predicts (threshold {ctx.throttle_ratio:g}x); {why}")
+                       f"{a.url}: {a.body_length} B took {took * 1000:,.0f} ms; less {trips} round trips at "
+                       f"{rtt * 1000:,.0f} ms that is {slow:,.0f}x the {expected * 1000:,.0f} ms the slowest canary's "
+                       f"rate ({ref:,.0f} B/s) predicts (threshold {ctx.throttle_ratio:g}x); {why}")
     ref = ctx.canary_throughput_bps
     if not ref or ref <= 0:
         return None
@@ -74,8 +74,8 @@ def throttle(ev: Evidence, attempts: list[HTTPAttempt] | None = None) -> Finding
     ratio = max(ctx.throttle_ratio, THROTTLE_RATIO_RAW)
     if tp * ratio <= ref:
         return finding(RULES["http.throttled"], 0.7,
-                        f"{best.url}: {tp:,.0f} B/s against {ref:,.0f} B/s for the canaries "
-                        f"({ref / tp:,.0f}x slower, threshold {ratio:g}x)")
+                       f"{best.url}: {tp:,.0f} B/s against {ref:,.0f} B/s for the canaries "
+                       f"({ref / tp:,.0f}x slower, threshold {ratio:g}x)")
     return None
 
 
