@@ -37,8 +37,8 @@ def report(df: Any, path: Any, fmt: str | None = None, since: Any = None, until:
 
 
 def read_ooni(*args: Any, **kwargs: Any) -> Any:
-    """``analysis.ooni.read_ooni`` (OONI measurements in the reachprobe schema), imported lazily."""
-    from analysis.ooni import read_ooni as _read_ooni
+    """``analysis.importers.ooni.read_ooni`` (OONI measurements in the reachprobe schema), imported lazily."""
+    from analysis.importers.ooni import read_ooni as _read_ooni
 
     return _read_ooni(*args, **kwargs)
 

@@ -38,7 +38,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-STATUSES: tuple[str, ...] = ("ok", "blocked", "down", "outage", "flaky", "inconclusive")
+from probe.vocab import STATUSES  # the order is the timelines' state codes (see timelines.py)
 STATUS_DTYPE = pd.CategoricalDtype(list(STATUSES), ordered=False)
 
 #: low-cardinality string columns stored as categoricals

@@ -600,8 +600,8 @@ def _ooni_from_frame(d: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_ooni(files: Sequence[str | os.PathLike]) -> pd.DataFrame:
-    """OONI measurement files through ``analysis.ooni.read_ooni``, as frame rows."""
-    from analysis.ooni import read_ooni  # a colleague's module; imported lazily
+    """OONI measurement files through ``analysis.importers.ooni.read_ooni``, as frame rows."""
+    from analysis.importers.ooni import read_ooni  # imported lazily: pandas-heavy, and only for OONI input
 
     frames = [ooni_frame(read_ooni(f)) for f in files]
     df = concat(frames) if frames else fr.empty_frame()

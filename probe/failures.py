@@ -35,6 +35,34 @@ SSL_FAILED_HANDSHAKE = "ssl_failed_handshake"
 # reachprobe extensions, for conditions OONI's list has no word for:
 HTTP_TOO_MANY_REDIRECTS = "http_too_many_redirects"
 HTTP_PROTOCOL_ERROR = "http_protocol_error"
+DNS_NO_RESOLVER = "dns_no_resolver_configured"  # no resolver in resolv.conf: the probe's host, not the network
+# Spellings found in OONI data that our measurements never produce, read by the verdict and the importer:
+DNS_NAME_ERROR = "dns_name_error"  # OONI's pre-2020 spelling of NXDOMAIN
+DNS_NO_DATA = "dns_no_data"
+DNS_SERVER_FAILURE = "dns_server_failure"
+HTTP_INVALID_REDIRECT_URL = "http_invalid_redirect_url"
+TOO_MANY_REDIRECTS = "too_many_redirects"
+UNKNOWN_ERROR = "unknown_error"
+# Prefix of every failure no mapping knows ("unknown_failure: <text>", as OONI writes it).
+UNKNOWN_FAILURE = "unknown_failure"
+
+# --- groups: the words the verdict rules reason with --------------------------------------------------
+RESET_OR_EOF = frozenset({CONNECTION_RESET, EOF_ERROR})
+DNS_NX = frozenset({DNS_NXDOMAIN, DNS_NAME_ERROR})
+DNS_EMPTY = frozenset({DNS_NO_ANSWER, DNS_NO_DATA})
+DNS_SERVER_FAILURES = frozenset({DNS_SERVFAIL, DNS_REFUSED, DNS_SERVER_FAILURE})
+UNREACHABLE = frozenset({NETWORK_UNREACHABLE, HOST_UNREACHABLE})
+CERT_FAILURES = frozenset({SSL_INVALID_HOSTNAME, SSL_UNKNOWN_AUTHORITY, SSL_INVALID_CERTIFICATE})
+# The HTTP exchange completed but the client refused to follow the answer (a site's own broken
+# redirect): the server was reached.
+REDIRECT_FAILURES = frozenset({HTTP_INVALID_REDIRECT_URL, HTTP_TOO_MANY_REDIRECTS, TOO_MANY_REDIRECTS})
+
+# OONI's older spellings (measurements before ~2020), read as today's words by the OONI importer.
+LEGACY_SPELLINGS = {
+    DNS_NAME_ERROR: DNS_NXDOMAIN,
+    "connection_refused_error": CONNECTION_REFUSED,
+    "connection_reset_error": CONNECTION_RESET,
+}
 
 RCODE_FAILURES = {
     "NXDOMAIN": DNS_NXDOMAIN,
@@ -75,7 +103,7 @@ def classify_exception(exc: BaseException) -> str:
         failure = _classify_one(e)
         if failure is not None:
             return failure
-    return f"unknown_failure: {type(exc).__name__}: {exc}"
+    return f"{UNKNOWN_FAILURE}: {type(exc).__name__}: {exc}"
 
 
 def _classify_one(e: BaseException) -> str | None:

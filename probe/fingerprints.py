@@ -32,7 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-IRAN_BLOCKPAGE_IPS = ("10.10.34.34", "10.10.34.35", "10.10.34.36", "d0::11")
+# Iran's national blockpage addresses, with the names OONI's fingerprint list gives them.
+IRAN_BLOCKPAGE_DNS: tuple[tuple[str, str], ...] = (
+    ("10.10.34.34", "ooni.ir_4"), ("10.10.34.35", "ooni.ir_5"),
+    ("10.10.34.36", "ooni.ir_10dot10_ipv4_1"), ("d0::11", "ooni.ir_ipv6_1"),
+)
+IRAN_BLOCKPAGE_IPS = tuple(ip for ip, _ in IRAN_BLOCKPAGE_DNS)
 
 # Scopes that are never evidence of blocking.
 BENIGN_SCOPES = frozenset({"fp", "injb"})
@@ -202,8 +207,7 @@ class FingerprintDB:
     def default(cls) -> "FingerprintDB":
         """Iran's national blockpage (OONI ooni.ir_* / Citizen Lab nat_ir_*), DNS and body."""
         db = cls()
-        for ip, name in (("10.10.34.34", "ooni.ir_4"), ("10.10.34.35", "ooni.ir_5"),
-                         ("10.10.34.36", "ooni.ir_10dot10_ipv4_1"), ("d0::11", "ooni.ir_ipv6_1")):
+        for ip, name in IRAN_BLOCKPAGE_DNS:
             db.add(Fingerprint(name, "nat", "dns", "full", ip, ("IR",)))
         for name, pat in (
             ("ooni.ir_3", "peyvandha.ir/1-2"),

@@ -13,13 +13,11 @@ debugging only.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
+
+from probe.vocab import STATUSES, Layer, Status  # noqa: F401  (STATUSES: re-exported)
 
 SCHEMA = "reachprobe/1"
-
-Status = Literal["ok", "blocked", "down", "outage", "flaky", "inconclusive"]
-STATUSES: tuple[str, ...] = ("ok", "blocked", "down", "outage", "flaky", "inconclusive")
-Layer = Literal["dns", "tcp", "tls", "http"]
 
 
 class _Record:
@@ -150,8 +148,8 @@ class Steps(_Record):
 
 @dataclass(slots=True)
 class Verdict(_Record):
-    status: str  # one of STATUSES
-    layer: str | None = None
+    status: Status
+    layer: Layer | None = None
     method: str | None = None
     rule: str | None = None
     confidence: float = 0.0

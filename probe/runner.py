@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from probe import __version__
+from probe.failures import DNS_NO_ANSWER, RESET_OR_EOF
 from probe.fingerprints import FingerprintDB
 from probe.measure import dns as mdns
 from probe.measure import http as mhttp
@@ -85,10 +86,10 @@ class RunSummary:
 
 # A resolver's NOERROR-without-records is a definitive answer (a name with no IPv6, say), not a glitch
 # that a retry could clear. Every other failure is retried: a blocking signature must reproduce.
-NOT_RETRIED = frozenset({"dns_no_answer"})
+NOT_RETRIED = frozenset({DNS_NO_ANSWER})
 # After these on every attempt at an http:// URL, a harmless-Host GET tells a Host filter from an
 # address that resets everything (the HTTP counterpart of the harmless-SNI handshake).
-HOST_CONTROL_FAILURES = frozenset({"connection_reset", "eof_error"})
+HOST_CONTROL_FAILURES = RESET_OR_EOF
 
 
 async def _with_retries(make: Callable[[int], Awaitable[R]], retries: int, backoff: float) -> list[R]:

@@ -18,7 +18,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
-from probe.failures import DNS_NO_ANSWER, RCODE_FAILURES, classify_exception, detail
+from probe.failures import DNS_NO_ANSWER, DNS_NO_RESOLVER, GENERIC_TIMEOUT, RCODE_FAILURES, UNKNOWN_FAILURE, classify_exception, detail
 from probe.records import DNSAttempt
 
 SYSTEM = "system"
@@ -87,7 +87,7 @@ async def lookup(
         failure=None,
     )
     if not resolver.servers:
-        rec.failure = "dns_no_resolver_configured"
+        rec.failure = DNS_NO_RESOLVER
         return rec
     query = dns.message.make_query(name, dns.rdatatype.from_text(qtype))
     response = None
@@ -108,7 +108,7 @@ async def lookup(
             rec.error_detail = detail(exc)
     rec.duration_ms = round((time.monotonic() - started) * 1000, 3)
     if response is None:
-        rec.failure = rec.failure or "generic_timeout_error"
+        rec.failure = rec.failure or GENERIC_TIMEOUT
         return rec
     rec.failure = None
     rec.error_detail = None
@@ -124,7 +124,7 @@ async def lookup(
     if rcode in RCODE_FAILURES:
         rec.failure = RCODE_FAILURES[rcode]
     elif rcode != "NOERROR":
-        rec.failure = f"unknown_failure: rcode {rcode}"
+        rec.failure = f"{UNKNOWN_FAILURE}: rcode {rcode}"
     elif not rec.answers:
         rec.failure = DNS_NO_ANSWER
     return rec

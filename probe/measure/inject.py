@@ -37,6 +37,7 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 
+from probe.failures import GENERIC_TIMEOUT
 from probe.records import InjectAttempt
 
 CAP_NET_RAW = 13
@@ -148,7 +149,7 @@ async def dns_injection_check(name: str, resolver: str, *, window_s: float = 2.0
         r["via"] = used
     rec.responses = responses
     if not responses:
-        rec.failure = "generic_timeout_error"
+        rec.failure = GENERIC_TIMEOUT
     if reasons:
         rec.error_detail = "; ".join(reasons)
     return rec

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from probe.failures import DNS_NXDOMAIN
 from tests.lab import topology as T
 from tests.lab.scenarios import TARGETS
 
@@ -149,7 +150,7 @@ def c_dns_authentic(line: Line, target: str, resolver: str | None = None) -> str
 
 def c_dns_nxdomain(line: Line, target: str, resolver: str | None = None) -> str | None:
     attempts = _dns_a(line, resolver)
-    if attempts and all(a.get("rcode") == "NXDOMAIN" or a.get("failure") == "dns_nxdomain_error" for a in attempts):
+    if attempts and all(a.get("rcode") == "NXDOMAIN" or a.get("failure") == DNS_NXDOMAIN for a in attempts):
         return None
     return f"not NXDOMAIN: dns[{_fmt_attempts(attempts, 'resolver', 'rcode', 'answers', 'failure')}]"
 
@@ -262,7 +263,7 @@ def c_inject_seen(line: Line, target: str) -> str | None:
 
 def c_no_censorship_signals(line: Line, target: str) -> str | None:
     for a in _dns_a(line):
-        if a.get("rcode") == "NXDOMAIN" or a.get("failure") == "dns_nxdomain_error":
+        if a.get("rcode") == "NXDOMAIN" or a.get("failure") == DNS_NXDOMAIN:
             return "NXDOMAIN seen without censorship"
         for ip in a.get("answers") or []:
             addr = ipaddress.ip_address(ip)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from probe.failures import CONNECTION_REFUSED, CONNECTION_RESET, GENERIC_TIMEOUT
 from tests.lab import topology as T
 
 # name -> (platform, kind, site key). Must match targets.lab.yaml (test_catalog checks it).
@@ -53,9 +54,9 @@ CANARIES = ("canary-int", "canary-dom")
 FACEBOOK = ("facebook-web", "facebook-http")
 TELEGRAM_DCS = ("telegram-dc1", "telegram-dc2")
 
-TIMEOUT = ("generic_timeout_error",)
-RESET = ("connection_reset",)
-REFUSED = ("connection_refused",)
+TIMEOUT = (GENERIC_TIMEOUT,)
+RESET = (CONNECTION_RESET,)
+REFUSED = (CONNECTION_REFUSED,)
 
 OK: Mapping[str, Any] = MappingProxyType({"status": "ok"})
 

@@ -177,9 +177,9 @@ def test_ooni_rows_map_to_frame_columns(monkeypatch, tmp_path):
               "target": {"platform": None, "name": "twitter.com", "kind": "web", "url": "https://twitter.com/"},
               "steps": {}, "verdict": {"status": "ok", "layer": None, "method": None, "rule": "ooni.x",
                                        "confidence": 0.5, "confirmed": False}}
-    fake = types.ModuleType("analysis.ooni")
+    fake = types.ModuleType("analysis.importers.ooni")
     fake.read_ooni = lambda path: raw if str(path).endswith("raw.jsonl") else [shaped]
-    monkeypatch.setitem(sys.modules, "analysis.ooni", fake)
+    monkeypatch.setitem(sys.modules, "analysis.importers.ooni", fake)
     (tmp_path / "raw.jsonl").write_text("{}")
     (tmp_path / "shaped.jsonl").write_text("{}")
     df = analysis.load_ooni([tmp_path / "raw.jsonl", tmp_path / "shaped.jsonl"])
@@ -212,9 +212,9 @@ REAL_OONI = Path(__file__).resolve().parents[3] / "shared" / "data" / "ooni_real
 
 
 def test_real_ooni_measurements_through_read_ooni():
-    ooni = pytest.importorskip("analysis.ooni")
+    ooni = pytest.importorskip("analysis.importers.ooni")
     if not hasattr(ooni, "read_ooni") or not REAL_OONI.exists():
-        pytest.skip("analysis.ooni.read_ooni or the shared OONI sample is not available")
+        pytest.skip("analysis.importers.ooni.read_ooni or the shared OONI sample is not available")
     df = analysis.load_ooni([REAL_OONI])
     assert len(df) > 0 and set(df["source"].astype(str)) == {"ooni"}
     assert list(df.columns) == list(fr.COLUMNS) and str(df["measured_at"].dtype) == fr.TIME_DTYPE

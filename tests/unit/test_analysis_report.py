@@ -219,12 +219,12 @@ def test_cli_report_exit_codes(tmp_path, results_dir):
 
 
 def test_cli_report_with_ooni(tmp_path, results_dir, monkeypatch):
-    fake = types.ModuleType("analysis.ooni")
+    fake = types.ModuleType("analysis.importers.ooni")
     fake.read_ooni = lambda path: [{
         "measurement_start_time": "2026-09-06 21:30:00", "probe_asn": "AS58224", "probe_cc": "IR",
         "test_name": "web_connectivity", "input": "https://www.facebook.com/", "measurement_uid": "u1",
         "test_keys": {"blocking": False, "accessible": True}}]
-    monkeypatch.setitem(sys.modules, "analysis.ooni", fake)
+    monkeypatch.setitem(sys.modules, "analysis.importers.ooni", fake)
     ooni = tmp_path / "ooni.jsonl"
     ooni.write_text("{}\n")
     out = tmp_path / "with-ooni.csv"

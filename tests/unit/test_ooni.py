@@ -1,4 +1,4 @@
-"""analysis.ooni.read_ooni on the 76 real OONI measurements in the shared reference data."""
+"""analysis.importers.ooni.read_ooni on the 76 real OONI measurements in the shared reference data."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.ooni import SUPPORTED_TESTS, read_ooni
+from analysis.importers.ooni import SUPPORTED_TESTS, read_ooni
 from probe.fingerprints import FingerprintDB
 
 
@@ -132,7 +132,7 @@ def test_other_file_shapes(tmp_path):
 
 def test_analysis_does_not_import_probe_measure():
     root = Path(__file__).resolve().parents[2]
-    code = ("import sys, analysis.ooni; "
+    code = ("import sys, analysis.importers.ooni; "
             "bad = [m for m in sys.modules if m.startswith('probe.measure')]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)

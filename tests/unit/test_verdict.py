@@ -488,7 +488,8 @@ def test_rule_table_is_documented():
     documented = set(re.findall(r"^\|\s*`([a-z_]+\.[a-z_]+)`", doc, re.M))
     assert set(RULES) <= documented, sorted(set(RULES) - documented)
     assert documented <= set(RULES), sorted(documented - set(RULES))
-    src = (Path(__file__).resolve().parents[2] / "probe" / "verdict.py").read_text(encoding="utf-8")
+    src = "".join(f.read_text(encoding="utf-8")
+                  for f in sorted((Path(__file__).resolve().parents[2] / "probe" / "verdict").glob("*.py")))
     literal = set(re.findall(r'"((?:ok|dns|tcp|tls|http|down|outage|flaky|inconclusive)\.[a-z_]+)"', src))
     assert literal <= set(RULES), sorted(literal - set(RULES))
 
@@ -550,7 +551,8 @@ def test_all_canaries_failing_never_blocked(tgt, stp, health, control, tput):
 @given(tgt=targets, stp=steps_st, control=controls)
 def test_any_input_gives_a_documented_consistent_verdict(tgt, stp, control):
     v = classify(tgt, stp, CTX, control=control)
-    status, layer, method, confirmed_max, _ = RULES[v.rule]
+    r = RULES[v.rule]
+    status, layer, method, confirmed_max = r.status, r.layer, r.method, r.confirmed
     assert v.status == status
     assert not v.confirmed or confirmed_max
     assert not v.confirmed or v.status == "blocked"

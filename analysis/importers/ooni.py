@@ -1,6 +1,6 @@
 """OONI measurements in: raw OONI JSON/JSONL -> one row per measurement with OUR verdict.
 
-    from analysis.ooni import read_ooni
+    from analysis.importers.ooni import read_ooni     # or analysis.read_ooni
     df = read_ooni("ALL_REAL_raw_measurements.jsonl", fingerprints=FingerprintDB.from_ooni_csv(...))
     df.attrs["skipped"]   # {"total": n, "by_test": {test_name: n}, "items": [{file, line, test_name, reason}]}
 
@@ -28,10 +28,12 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
+from probe.failures import (CERT_FAILURES, DNS_NO_ANSWER, DNS_NXDOMAIN, DNS_SERVFAIL, GENERIC_TIMEOUT,
+                            LEGACY_SPELLINGS, SSL_INVALID_CERTIFICATE, SSL_UNKNOWN_AUTHORITY, UNKNOWN_FAILURE)
 from probe.fingerprints import FingerprintDB
 from probe.records import DNSAttempt, HTTPAttempt, HTTPRedirect, Steps, TCPAttempt, TLSAttempt, Verdict
 from probe.targets import Endpoint, Target
-from probe.verdict import CanaryHealth, ControlMeasurement, RunContext, classify
+from probe.verdict import RULES, CanaryHealth, ControlMeasurement, RunContext, classify
 
 SUPPORTED_TESTS = ("web_connectivity", "telegram", "whatsapp", "facebook_messenger", "signal")
 
@@ -153,7 +155,8 @@ def measurement_row(doc: dict[str, Any], db: FingerprintDB, *, source: str = "",
     inp = doc.get("input") if isinstance(doc.get("input"), str) else None
     target, steps, control, known = convert(doc, db)
     if tk is None:
-        verdict = Verdict("inconclusive", rule="inconclusive.no_test_keys", confidence=0.0,
+        rule = RULES["inconclusive.no_test_keys"]
+        verdict = Verdict(rule.status, rule.layer, rule.method, rule.id, confidence=0.0,
                           reason="the measurement carries no test keys")
     else:
         ctx = RunContext(health=CanaryHealth(), fingerprints=db, known_existing_names=known)
@@ -279,15 +282,11 @@ def _failure(f: Any) -> str | None:
     s = str(f)
     low = s.lower()
     if low.startswith("ssl_error") or "certificate verify failed" in low:
-        return "ssl_invalid_certificate"
-    if low in ("dns_name_error",):
-        return "dns_nxdomain_error"
-    if low in ("connection_refused_error",):
-        return "connection_refused"
-    if low in ("connection_reset_error",):
-        return "connection_reset"
+        return SSL_INVALID_CERTIFICATE
+    if low in LEGACY_SPELLINGS:
+        return LEGACY_SPELLINGS[low]
     if low.startswith("generic_timeout") or low == "timeout":
-        return "generic_timeout_error"
+        return GENERIC_TIMEOUT
     return s
 
 
@@ -321,8 +320,8 @@ def _dns(queries: list[dict[str, Any]], skip: set[str]) -> list[DNSAttempt]:
                 cnames.append(a["hostname"])
         failure = _failure(q.get("failure"))
         if failure is None and not addrs and qtype in ("A", "AAAA"):
-            failure = "dns_no_answer"
-        rcode = {"dns_nxdomain_error": "NXDOMAIN", "dns_servfail_error": "SERVFAIL"}.get(failure or "", None)
+            failure = DNS_NO_ANSWER
+        rcode = {DNS_NXDOMAIN: "NXDOMAIN", DNS_SERVFAIL: "SERVFAIL"}.get(failure or "", None)
         out.append(DNSAttempt(attempt=counter[key], query=name, qtype=qtype, resolver=resolver,
                               resolver_address=q.get("resolver_address") or None,
                               transport=q.get("engine") or "system", t0=float(q.get("t") or 0.0), duration_ms=0.0,
@@ -341,7 +340,7 @@ def _tcp(conns: list[dict[str, Any]]) -> list[TCPAttempt]:
         st = c.get("status") or {}
         failure = _failure(st.get("failure"))
         if failure is None and st.get("success") is False:
-            failure = "unknown_failure"
+            failure = UNKNOWN_FAILURE
         counter[(ip, port)] += 1
         out.append(TCPAttempt(attempt=counter[(ip, port)], ip=ip, port=int(port), t0=float(c.get("t") or 0.0),
                               duration_ms=0.0, failure=failure))
@@ -369,11 +368,11 @@ def _tls(handshakes: list[dict[str, Any]], test: str) -> list[TLSAttempt]:
         failure = _failure(h.get("failure"))
         detail = None
         valid: bool | None = failure is None and not h.get("no_tls_verify")
-        if failure is not None and failure not in ("ssl_invalid_hostname", "ssl_unknown_authority", "ssl_invalid_certificate"):
+        if failure is not None and failure not in CERT_FAILURES:
             valid = None
         elif failure is not None:
             valid = False
-        if test == "signal" and failure == "ssl_unknown_authority" and _signal_chain_ok(h.get("peer_certificates"), sni):
+        if test == "signal" and failure == SSL_UNKNOWN_AUTHORITY and _signal_chain_ok(h.get("peer_certificates"), sni):
             detail = "OONI: ssl_unknown_authority; chain verified against Signal's own 2022 root (outdated pin in the test)"
             failure, valid = None, True
         counter[(ip, port, sni)] += 1
@@ -459,9 +458,9 @@ def _control(tk: dict[str, Any]) -> ControlMeasurement | None:
     if not isinstance(c, dict) or not c:
         return ControlMeasurement(source="ooni_th", failed=str(cf)) if cf else None
     dns = c.get("dns") or {}
-    tcp = {k: (None if (v or {}).get("status") else (_failure((v or {}).get("failure")) or "unknown_failure"))
+    tcp = {k: (None if (v or {}).get("status") else (_failure((v or {}).get("failure")) or UNKNOWN_FAILURE))
            for k, v in (c.get("tcp_connect") or {}).items()}
-    tls = {k: (None if (v or {}).get("status") else (_failure((v or {}).get("failure")) or "unknown_failure"))
+    tls = {k: (None if (v or {}).get("status") else (_failure((v or {}).get("failure")) or UNKNOWN_FAILURE))
            for k, v in (c.get("tls_handshake") or {}).items()}
     http = c.get("http_request") or {}
     return ControlMeasurement(
