@@ -157,17 +157,20 @@ class Runner:
 
     async def _measure_into(self, target: Target, steps: Steps, client, t_origin: float) -> None:
         cfg = self.cfg
-        # The injection check listens for its whole window: it runs beside the other steps.
-        inject_task = asyncio.ensure_future(self._inject(target, t_origin)) if cfg.inject_check else None
+        # The injection check listens for its whole window: it runs beside the other steps, once the
+        # DNS step has asked its questions (the resolver sees the stub's query first, as a browser's).
+        dns_done = asyncio.Event()
+        inject_task = asyncio.ensure_future(self._inject(target, t_origin, dns_done)) if cfg.inject_check else None
         try:
-            await self._connect_steps(target, steps, client, t_origin)
+            await self._connect_steps(target, steps, client, t_origin, dns_done)
             if inject_task is not None:
                 steps.inject.extend(await inject_task)
         finally:
             if inject_task is not None and not inject_task.done():
                 inject_task.cancel()  # the target's deadline struck first
 
-    async def _connect_steps(self, target: Target, steps: Steps, client, t_origin: float) -> None:
+    async def _connect_steps(self, target: Target, steps: Steps, client, t_origin: float,
+                             dns_done: asyncio.Event | None = None) -> None:
         cfg = self.cfg
 
         async def retried(make):
@@ -182,6 +185,8 @@ class Runner:
                         n, q, s, timeout=cfg.timeout, attempt=a, t_origin=t_origin)))
         for attempts in await asyncio.gather(*jobs):
             steps.dns.extend(attempts)
+        if dns_done is not None:
+            dns_done.set()
         addresses = self._addresses(steps)
 
         # 2. TCP: each address of each URL host and each fixed endpoint.
@@ -256,7 +261,8 @@ class Runner:
                                 max_redirects=0, max_body=4096, host_header=self.cfg.control_sni)
         return [rec]
 
-    async def _inject(self, target: Target, t_origin: float):
+    async def _inject(self, target: Target, t_origin: float, after: asyncio.Event):
+        await after.wait()
         jobs = []
         for name in target.dns_names:
             for spec in self.resolvers:
