@@ -1,6 +1,6 @@
 """An offline prefix -> AS number table for the helper's ``ip_info`` (never an online lookup).
 
-Format: one ``PREFIX ASN`` per line (tab, space or comma between), ``#`` comments allowed: the
+Format: one ``PREFIX ASN`` per line (tab, space or comma between), ``#`` and ``;`` comments allowed: the
 ``ipasn`` files that pyasn's ``pyasn_util_convert.py`` writes from a RouteViews RIB are in this
 format. Longest prefix wins. Without a table every ASN is 0, as oohelperd reports on a miss.
 """
@@ -28,7 +28,7 @@ class ASNTable:
         with open(path, encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, 1):
                 text = line.split("#", 1)[0].strip()
-                if not text:
+                if not text or text.startswith(";"):  # pyasn's header lines
                     continue
                 parts = re.split(r"[\s,]+", text)
                 try:
