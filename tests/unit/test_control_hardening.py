@@ -205,3 +205,41 @@ def test_no_client_address_in_logs(helper, http_server, caplog):
     assert any(r.name == "uvicorn.error" and "Invalid HTTP" in r.getMessage() for r in records)
     assert client not in text
     assert not [r for r in caplog.records if r.name == "uvicorn.access"]
+
+
+# ------------------------------------------------------------------------------- the real command
+def test_reachprobe_helper_command_serves_and_logs_no_client(http_server, zone, tmp_path):
+    """`reachprobe helper` as an operator runs it (its own logging setup, uvicorn.run), with
+    --allow-net for the loopback targets; its stderr must not name the client."""
+    import subprocess
+    import sys
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    log = (tmp_path / "helper.log").open("w+")
+    proc = subprocess.Popen([sys.executable, "-m", "probe", "helper", "--listen", f"127.0.0.1:{port}",
+                             "--allow-net", "127.0.0.0/8", "--resolver", f"127.0.0.1:{zone.port}",
+                             "--log-level", "debug"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        transport = httpx.HTTPTransport(local_address="127.0.0.2")
+        with httpx.Client(transport=transport, trust_env=False, timeout=30) as c:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    assert c.get(f"http://127.0.0.1:{port}/").status_code == 200
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline, "the helper did not start"
+                    time.sleep(0.1)
+            r = c.post(f"http://127.0.0.1:{port}/",
+                       json={"http_request": f"http://ok.test:{http_server.port}/", "tcp_connect": []})
+        assert r.status_code == 200 and r.json()["http_request"]["title"] == "OK page"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    log.seek(0)
+    text = log.read()
+    assert "control 1: ok.test" in text  # the debug line is there ...
+    assert "127.0.0.2" not in text  # ... and the client's address nowhere
