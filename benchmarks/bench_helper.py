@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import os
 import socket
 import subprocess
 import sys
@@ -53,6 +54,11 @@ def _proc_kb(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+def _proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 async def _wait_up(url: str, proc: subprocess.Popen, deadline: float) -> None:
@@ -98,7 +104,8 @@ async def bench_helper(helper_url: str, target: str, n: int, clients: int, max_s
     import httpx
 
     body = {"http_request": target, "http_request_headers": {}, "tcp_connect": []}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # A fresh connection per control, as a probe's query_control makes.
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=0)
     async with httpx.AsyncClient(trust_env=False, limits=limits, timeout=60) as c:
         async def one():
             r = await c.post(helper_url, json=body)
@@ -154,7 +161,9 @@ def main() -> None:
         asyncio.run(_wait_up(helper_url, helper, time.monotonic() + 60))
         idle_rss = _proc_kb(helper.pid, "VmRSS") / 1024
         asyncio.run(bench_helper(helper_url, target, 20, 4, 30))  # warm-up
+        cpu0 = _proc_cpu_s(helper.pid)
         wall_h, codes_h = asyncio.run(bench_helper(helper_url, target, args.requests, args.clients, args.max_seconds))
+        cpu_h = _proc_cpu_s(helper.pid) - cpu0
         peak_rss = _proc_kb(helper.pid, "VmHWM") / 1024
         wall_d, codes_d = asyncio.run(bench_direct(dns_port, target, http_port, args.requests, args.clients,
                                                    args.max_seconds))
@@ -169,6 +178,7 @@ def main() -> None:
     print(f"target                   {target}  (latency {args.latency_ms:g} ms)")
     print(f"clients                  {args.clients}")
     print(f"helper: requests         {done_h} in {wall_h:.2f} s  -> {rps_h:8.1f} req/s   outcomes {dict(codes_h)}")
+    print(f"helper: CPU per control  {cpu_h / max(done_h, 1) * 1000:8.1f} ms (the helper process alone)")
     print(f"helper: RSS idle / peak  {idle_rss:8.1f} MB / {peak_rss:.1f} MB")
     print(f"direct: requests         {done_d} in {wall_d:.2f} s  -> {rps_d:8.1f} req/s   outcomes {dict(codes_d)}")
     print(f"ratio helper/direct      {rps_h / rps_d:8.2f}  (requests/s; 1.0 = asking the helper costs nothing extra)")

@@ -132,7 +132,9 @@ def uvicorn_config(app, *, host: str = "127.0.0.1", port: int = 8080, certfile: 
         app, host=host, port=port, access_log=False, log_config=None, lifespan="off",
         ssl_certfile=certfile, ssl_keyfile=keyfile, proxy_headers=True, forwarded_allow_ips=trusted_proxies,
         server_header=False, limit_concurrency=max_concurrent * 4 + 16, timeout_keep_alive=5,
-        h11_max_incomplete_event_size=16 * 1024,
+        # h11 rather than httptools: h11 caps the request line and headers (16 KiB here), llhttp
+        # as uvicorn uses it does not. uvloop, when installed, is picked up for the event loop.
+        http="h11", h11_max_incomplete_event_size=16 * 1024,
     )
 
 
