@@ -27,15 +27,36 @@ import httpx
 
 from probe.control.asn import ASNTable
 from probe.control.model import (
-    FLAG_IS_BOGON, FLAG_RESOLVED_BY_PROBE, FLAG_RESOLVED_BY_TH, FLAG_VALID_FOR_DOMAIN, TH_BOGON_ERROR,
-    TH_CONNECT_ERROR, TH_CONNECTION_REFUSED, TH_DNS_LOOKUP_ERROR, TH_DNS_NAME_ERROR, TH_DNS_SERVER_FAILURE,
-    TH_UNKNOWN_ERROR, ControlRequest, ControlResponse, DNSResult, HTTPRequestResult, IPInfo, TCPConnectResult,
+    FLAG_IS_BOGON,
+    FLAG_RESOLVED_BY_PROBE,
+    FLAG_RESOLVED_BY_TH,
+    FLAG_VALID_FOR_DOMAIN,
+    TH_BOGON_ERROR,
+    TH_CONNECT_ERROR,
+    TH_CONNECTION_REFUSED,
+    TH_DNS_LOOKUP_ERROR,
+    TH_DNS_NAME_ERROR,
+    TH_DNS_SERVER_FAILURE,
+    TH_UNKNOWN_ERROR,
+    ControlRequest,
+    ControlResponse,
+    DNSResult,
+    HTTPRequestResult,
+    IPInfo,
+    TCPConnectResult,
     TLSHandshakeResult,
 )
 from probe.control.policy import AddressPolicy
 from probe.failures import (
-    CONNECTION_REFUSED, DNS_NO_ANSWER, DNS_NXDOMAIN, DNS_REFUSED, DNS_SERVER_MISBEHAVING, DNS_SERVFAIL,
-    DNS_TEMPORARY_FAILURE, GENERIC_TIMEOUT, classify_exception,
+    CONNECTION_REFUSED,
+    DNS_NO_ANSWER,
+    DNS_NXDOMAIN,
+    DNS_REFUSED,
+    DNS_SERVER_MISBEHAVING,
+    DNS_SERVFAIL,
+    DNS_TEMPORARY_FAILURE,
+    GENERIC_TIMEOUT,
+    classify_exception,
 )
 from probe.measure.http import USER_AGENT
 from probe.netfacts import parse_ip

@@ -1,5 +1,5 @@
-"""The test helper (``probe.control.server``) run by a real uvicorn server on 127.0.0.1, in a thread,
-plus a small redirect server (a Location of the test's choosing) and a listener that only counts
+"""The test helper (``probe.control.server``) run by a real uvicorn server on 127.0.0.1, in a thread
+(its fixtures are in ``helper_fixtures``, which test modules load with ``pytest_plugins``), plus a small redirect server (a Location of the test's choosing) and a listener that only counts
 connections, for the SSRF tests."""
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import uvicorn
 
+from probe.control.policy import AddressPolicy
 from probe.control.server import HelperConfig, bind, create_app, uvicorn_config
 
 LOOPBACK = "127.0.0.1"
+LOOP = AddressPolicy.from_cidrs(["127.0.0.0/8"])  # what --allow-net 127.0.0.0/8 gives
 
 
 class HelperServer:
@@ -60,7 +62,7 @@ class StaticServer:
             def log_message(self, *args):
                 pass
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
@@ -71,7 +73,7 @@ class StaticServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_POST = do_GET  # noqa: N815
+            do_POST = do_GET
 
         self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
         self.server.daemon_threads = True
@@ -110,3 +112,4 @@ class CountingListener:
 
     def close(self) -> None:
         self.sock.close()
+

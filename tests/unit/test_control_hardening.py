@@ -13,10 +13,11 @@ import pytest
 
 from probe.control.model import FLAG_IS_BOGON, FLAG_RESOLVED_BY_PROBE, ControlResponse
 from probe.control.policy import AddressPolicy
-from tests.unit.helper_harness import CountingListener, StaticServer
+from tests.unit.helper_harness import LOOP, CountingListener, StaticServer
 from tests.unit.servers import ZoneEntry
-from tests.unit.test_control_server import LOOP, control, guard_trips, helper, post, zone  # noqa: F401 (fixtures)
+from tests.unit.test_control_server import control, post
 
+pytest_plugins = ("tests.unit.helper_fixtures",)  # the helper, zone and guard_trips fixtures
 pytestmark = pytest.mark.timeout(120)
 
 NO_ALLOW = AddressPolicy()  # the default: no --allow-net
