@@ -349,8 +349,10 @@ class ControlMeasurer:
                 dns_result.failure = _dns_failure(exc)
 
         ip_info = self._ip_info(req, dns_result.addrs)
-        endpoints = [(ip, port) for ip, info in ip_info.items() if not info.flags & FLAG_IS_BOGON
-                     for port in ports][: s.max_endpoints]
+        # Over the cap, the probe's own addresses go first: they are what the control is compared with.
+        usable = sorted((ip for ip, info in ip_info.items() if not info.flags & FLAG_IS_BOGON),
+                        key=lambda ip: not ip_info[ip].flags & FLAG_RESOLVED_BY_PROBE)
+        endpoints = [(ip, port) for ip in usable for port in ports][: s.max_endpoints]
         remaining = max(0.5, s.timeout - (time.monotonic() - started))
         sni = host
         tls_on = {p for p in ports if p == 443 or scheme == "https"}

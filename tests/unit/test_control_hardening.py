@@ -244,3 +244,12 @@ def test_reachprobe_helper_command_serves_and_logs_no_client(http_server, zone, 
     text = log.read()
     assert "control 1: ok.test" in text  # the debug line is there ...
     assert "127.0.0.2" not in text  # ... and the client's address nowhere
+
+
+def test_endpoint_cap_keeps_the_probes_addresses(helper, zone, http_server):
+    # The helper resolves 3 addresses, the probe sent 1 other; with a cap of 2 the probe's is kept.
+    zone.zone["many.test"] = ZoneEntry(a=["127.0.0.1", "127.0.0.2", "127.0.0.3"])
+    port = http_server.port
+    resp = control(helper(LOOP, max_endpoints=2), f"http://many.test:{port}/", [f"127.0.0.9:{port}"])
+    assert len(resp.tcp_connect) == 2 and f"127.0.0.9:{port}" in resp.tcp_connect
+    assert len(resp.ip_info) == 4  # every address is still described
