@@ -19,6 +19,7 @@ def _register() -> None:
     from probe.cli_run import run_cmd, show_cmd
     from probe.cli_targets import targets_group
     from probe.consent import consent_cmd
+    from probe.control.command import helper_cmd
 
     main.add_command(targets_group)
     main.add_command(run_cmd)
@@ -28,6 +29,7 @@ def _register() -> None:
     main.add_command(daemon_cmd)
     main.add_command(status_cmd)
     main.add_command(consent_cmd)
+    main.add_command(helper_cmd)
 
 
 _register()
