@@ -22,8 +22,8 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from probe import netfacts
-from probe.targets import KNOWN_PLATFORMS
-from probe.targets_load import check_dns_name, check_url
+from probe.targets.model import KNOWN_PLATFORMS
+from probe.targets.model import check_dns_name, check_url
 
 __all__ = [
     "DEFAULT_PLATFORM_MAP",
