@@ -72,7 +72,7 @@ class ResultsWriter:
         self._prepare()
         path: Path | None = None
         for rec in records:
-            ts = _parse_ts(rec.get("measured_at")) or utc_now()
+            ts = parse_rfc3339(rec.get("measured_at")) or utc_now()
             path = day_file(self.dir, ts)
             line = (json.dumps(rec, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
             self._write_line(path, line)
@@ -160,7 +160,8 @@ def _cut_back(fd: int, size: int) -> None:
         pass
 
 
-def _parse_ts(value: Any) -> datetime | None:
+def parse_rfc3339(value: Any) -> datetime | None:
+    """A timestamp as results lines and state files write it; None for anything else."""
     if not isinstance(value, str):
         return None
     try:

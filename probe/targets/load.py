@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import difflib
-import ipaddress
 import re
 import types
 from collections.abc import Hashable, Iterator, Sequence
