@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from probe.endpoint import format_endpoint
+
 # Platforms the probe knows. An unknown key in targets.yaml is an error (a typo such as "facebok"
 # would otherwise silently create a platform nobody analyses). "other" holds imported URLs that
 # belong to no listed platform.
@@ -63,7 +65,7 @@ class Endpoint:
     port: int
 
     def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return format_endpoint(self.host, self.port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,8 @@ class Target:
         return [urlsplit(u).hostname or "" for u in self.urls]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe description (for `targets list --format json` and the `target` of results lines)."""
+        """Everything about the target, JSON-safe (`targets list --format json`). Results lines carry
+        less: their ``target`` is platform, name, kind and scope (built by probe.runner)."""
         return {
             "platform": self.platform,
             "name": self.name,
