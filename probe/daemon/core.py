@@ -405,7 +405,17 @@ class Daemon:
         self.scheduler.add_listener(lambda _e: self._started.set(), EVENT_SCHEDULER_STARTED)
         now = utc_now()
         self._add_jobs(now)
+        # Our handlers stay until the run in flight has ended: a second SIGTERM/SIGINT while it goes
+        # on must abandon it (the default handlers would kill the process without a last line and
+        # with the state file saying "running", or raise KeyboardInterrupt while the run goes on).
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            return self._serve()
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+    def _serve(self) -> int:
         run_timer = None
         if self.opts.run_for:
             run_timer = threading.Timer(self.opts.run_for, self.request_stop,
@@ -426,8 +436,6 @@ class Daemon:
                 run_timer.cancel()
             if self._stop_thread is not None:
                 self._stop_thread.join(15)
-            for s, h in previous.items():
-                signal.signal(s, h)
         # Wait for the run in flight: it finishes within stop_grace or is cancelled then.
         self.clean_exit = self._run_lock.acquire(timeout=self.opts.stop_grace + 60)
         if self._stop_timer is not None:
