@@ -18,8 +18,9 @@ from pathlib import Path
 
 import click
 
-from probe.cli import common
-from probe.cli.common import ExitCode, acquire_lock_or_exit, consent_option, fail, require_consent
+from probe.cli import common  # common.build_config is looked up at call time (the test harness wraps it)
+from probe.cli.common import (ExitCode, acquire_lock_or_exit, common_run_options, consent_option, fail,
+                              require_consent)
 from probe.daemon.state import disk_status, health, read_state
 from probe.results import parse_rfc3339
 
@@ -61,7 +62,7 @@ def setup_logging(level: str) -> logging.Logger:
 
 
 @click.command("daemon")
-@common.common_run_options
+@common_run_options
 @consent_option
 @click.option("--interval", default="10m", show_default=True, callback=_duration,
               help="Time between two runs of a platform group (e.g. 600, 10m, 1h).")

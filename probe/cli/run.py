@@ -10,8 +10,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from probe.cli import common
-from probe.cli.common import ExitCode, acquire_lock_or_exit, consent_option, fail, require_consent
+from probe.cli import common  # common.build_config is looked up at call time (the test harness wraps it)
+from probe.cli.common import (ExitCode, acquire_lock_or_exit, common_run_options, consent_option, fail,
+                              require_consent)
 from probe.records import STATUSES
 from probe.results import ReadReport, ResultsWriteError, iter_results, result_files
 
@@ -30,7 +31,7 @@ def summary_table(counts: dict[str, dict[str, int]], title: str) -> Table:
 
 
 @click.command("run")
-@common.common_run_options
+@common_run_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success (for cron).")
 @consent_option
 def run_cmd(quiet: bool, consent_yes: bool, **o) -> None:
