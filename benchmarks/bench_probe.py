@@ -35,8 +35,9 @@ def serve(names: list[str], workdir: str, latency: float, ready: mp.Queue, stop:
 
 
 def measure(targets, dns_address: str, ca: str, concurrency: int):
+    from probe.pipeline import run_once
     from probe.records import Vantage
-    from probe.runner import RunConfig, run_once
+    from probe.runner import RunConfig
 
     import ipaddress
 

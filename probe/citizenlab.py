@@ -22,8 +22,9 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from probe import netfacts
-from probe.targets import KNOWN_PLATFORMS
-from probe.targets_load import check_dns_name, check_url
+from probe.endpoint import bracket_host
+from probe.targets.model import KNOWN_PLATFORMS
+from probe.targets.model import check_dns_name, check_url
 
 __all__ = [
     "DEFAULT_PLATFORM_MAP",
@@ -182,7 +183,7 @@ def _url_key(url: str) -> str:
     host = (parts.hostname or "").rstrip(".")
     port = parts.port
     default = {"http": 80, "https": 443}[parts.scheme]
-    netloc = f"[{host}]" if ":" in host else host
+    netloc = bracket_host(host)
     if port is not None and port != default:
         netloc += f":{port}"
     query = f"?{parts.query}" if parts.query else ""

@@ -98,7 +98,7 @@ def revoke_consent() -> bool:
         return False
 
 
-def _can_ask() -> bool:
+def can_ask() -> bool:
     try:
         return sys.stdin.isatty()
     except (AttributeError, ValueError):
@@ -121,7 +121,7 @@ def ensure_consent(yes: bool = False, *, interactive: bool | None = None) -> str
         record_consent(ENV_VAR)
         return "env"
     if interactive is None:
-        interactive = _can_ask()
+        interactive = can_ask()
     if not interactive:
         raise ConsentRequired(HOW_TO)
     if ask():
@@ -135,53 +135,3 @@ def ask() -> bool:
     answer = click.prompt("Do you understand the risks and agree to run reachprobe? Type 'yes' to agree",
                           default="", show_default=False, err=True)
     return answer.strip().lower() in {"yes", "y"}
-
-
-def consent_option(f):
-    """`--yes` for commands that measure."""
-    return click.option(
-        "--yes", "-y", "consent_yes", is_flag=True,
-        help=f"Record that you have read `reachprobe consent --show` and agree (for unattended use; "
-             f"or set {ENV_VAR}=yes).")(f)
-
-
-def require_consent(yes: bool) -> None:
-    """CLI helper: exit 2 with a one-line message when there is no consent."""
-    try:
-        ensure_consent(yes)
-    except ConsentRequired as exc:
-        click.echo(f"reachprobe: {exc}", err=True)
-        sys.exit(2)
-
-
-@click.command("consent")
-@click.option("--show", is_flag=True, help="Print what you are agreeing to, and the stored choice.")
-@click.option("--revoke", is_flag=True, help="Withdraw consent: nothing is measured until you agree again.")
-@click.option("--yes", "-y", "consent_yes", is_flag=True, help="Agree without the interactive question.")
-def consent_cmd(show: bool, revoke: bool, consent_yes: bool) -> None:
-    """Read the risks of running reachprobe, and agree (or withdraw)."""
-    if revoke:
-        removed = revoke_consent()
-        click.echo("consent withdrawn" if removed else "no consent was stored")
-        if env_consents():
-            click.echo(f"note: {ENV_VAR} is set in the environment, which still counts as consent", err=True)
-        return
-    if show:
-        click.echo(CONSENT_TEXT)
-        data = stored_consent()
-        click.echo(f"stored: agreed {data['at']} via {data['via']} ({consent_path()})" if data
-                   else f"stored: no consent yet ({consent_path()})")
-        return
-    if consent_yes:
-        where = record_consent("--yes")
-    elif _can_ask():
-        if not ask():
-            click.echo("reachprobe: consent not given", err=True)
-            sys.exit(2)
-        where = record_consent("interactive")
-    else:
-        click.echo(f"reachprobe: no terminal to ask on; after reading `reachprobe consent --show`, run "
-                   f"`reachprobe consent --yes` or set {ENV_VAR}=yes", err=True)
-        sys.exit(2)
-    click.echo(f"consent recorded in {where}" if where
-               else f"consent given, but {consent_path()} is not writable: set {ENV_VAR}=yes to keep it")

@@ -14,7 +14,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import threading
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -70,7 +72,7 @@ class ResultsWriter:
         self._prepare()
         path: Path | None = None
         for rec in records:
-            ts = _parse_ts(rec.get("measured_at")) or utc_now()
+            ts = parse_rfc3339(rec.get("measured_at")) or utc_now()
             path = day_file(self.dir, ts)
             line = (json.dumps(rec, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
             self._write_line(path, line)
@@ -109,6 +111,48 @@ class ResultsWriter:
             os.close(fd)
 
 
+class ResultsSpool:
+    """The one way results are written (`reachprobe run` and the daemon): records are queued, then
+    written in order; while the directory refuses them they stay in memory (bounded, oldest
+    dropped first) for the next ``flush``."""
+
+    def __init__(self, results_dir: Path, max_buffered: int = 5000, *, fsync: bool = True):
+        self.dir = Path(results_dir)
+        self.writer = ResultsWriter(self.dir, fsync=fsync)
+        self.max_buffered = max(1, max_buffered)
+        self.buffer: deque[dict[str, Any]] = deque()
+        self.dropped = 0
+        self.last_path: Path | None = None
+        self._lock = threading.Lock()
+
+    def add(self, records: Iterable[dict[str, Any]]) -> int:
+        """Queue records; returns how many old ones had to be dropped to stay in bounds."""
+        dropped = 0
+        with self._lock:
+            for rec in records:
+                self.buffer.append(rec)
+                if len(self.buffer) > self.max_buffered:
+                    self.buffer.popleft()
+                    dropped += 1
+            self.dropped += dropped
+        return dropped
+
+    def flush(self) -> int:
+        """Write buffered records in order; returns how many were written. Raises ResultsWriteError
+        (what could not be written stays buffered)."""
+        n = 0
+        with self._lock:
+            while self.buffer:
+                self.last_path = self.writer.append(self.buffer[0])
+                self.buffer.popleft()
+                n += 1
+        return n
+
+    @property
+    def buffered(self) -> int:
+        return len(self.buffer)
+
+
 def _cut_back(fd: int, size: int) -> None:
     try:
         os.ftruncate(fd, size)
@@ -116,7 +160,8 @@ def _cut_back(fd: int, size: int) -> None:
         pass
 
 
-def _parse_ts(value: Any) -> datetime | None:
+def parse_rfc3339(value: Any) -> datetime | None:
+    """A timestamp as results lines and state files write it; None for anything else."""
     if not isinstance(value, str):
         return None
     try:

@@ -1,8 +1,11 @@
-"""The runner: measures targets (DNS → TCP → TLS → HTTP), judges them, and writes results lines.
+"""The runner: measures targets (DNS → TCP → TLS → HTTP), judges them, and builds results lines.
+
+It writes nothing: `reachprobe run` (probe.pipeline) and the daemon (probe.daemon) both call
+:func:`run_async` and write what it returns through probe.results.ResultsSpool.
 
 Data flows one way: targets → step records (probe.measure) → verdicts (probe.verdict, pure) →
-results lines (probe.results). Concurrency is bounded by a semaphore over targets; every step has
-its own timeout and every target a deadline, so one hanging target never holds up a run.
+results lines (probe.results.make_record). Concurrency is bounded by a semaphore over targets;
+every step has its own timeout and every target a deadline, so one hanging target never holds up a run.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from probe import __version__
+from probe.endpoint import format_endpoint
 from probe.failures import DNS_NO_ANSWER, RESET_OR_EOF
 from probe.fingerprints import FingerprintDB
 from probe.measure import dns as mdns
@@ -26,7 +30,7 @@ from probe.measure import inject as minject
 from probe.measure import tcp as mtcp
 from probe.measure import tls as mtls
 from probe.records import Steps, Vantage, Verdict
-from probe.results import ResultsWriter, make_record, new_id, utc_now
+from probe.results import make_record, new_id, utc_now
 from probe.targets import Target
 from probe.verdict import RunContext, classify, run_context
 
@@ -36,7 +40,7 @@ R = TypeVar("R")
 @dataclass(slots=True)
 class RunConfig:
     vantage: Vantage
-    results_dir: Path | None = Path("results")
+    results_dir: Path | None = Path("results")  # where probe.pipeline.run_once writes; the runner never does
     resolvers: tuple[str, ...] = ()  # extra resolvers ("IP" or "IP:port") besides the system one
     system_resolver: bool = True
     resolv_conf: str = "/etc/resolv.conf"
@@ -267,8 +271,7 @@ class Runner:
         for name in target.dns_names:
             for spec in self.resolvers:
                 if spec.servers:
-                    host, port = spec.servers[0]
-                    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                    address = format_endpoint(*spec.servers[0])
                     jobs.append(minject.dns_injection_check(name, address, window_s=self.cfg.inject_window,
                                                             attempt=1, t_origin=t_origin))
         return list(await asyncio.gather(*jobs))
@@ -300,13 +303,9 @@ class Runner:
 
     def _inspector(self):
         db = self.cfg.fingerprints
-        match_headers = getattr(db, "match_headers", None)
 
         def inspect(text: str, headers: dict[str, str]) -> list[dict[str, str]]:
-            found = db.match_body(text)
-            if match_headers is not None:
-                found = found + match_headers(headers)
-            return found
+            return db.match_body(text) + db.match_headers(headers)
 
         return inspect
 
@@ -326,8 +325,8 @@ class Runner:
                          "international_ok": health.international_ok,
                          "international_total": health.international_total},
             "canary_throughput_bps": ctx.canary_throughput_bps,
-            "canary_fetch_bps": getattr(ctx, "canary_fetch_bps", None),
-            "canary_rtt_ms": getattr(ctx, "canary_rtt_ms", None),
+            "canary_fetch_bps": ctx.canary_fetch_bps,
+            "canary_rtt_ms": ctx.canary_rtt_ms,
         }
         config = {"resolvers": [s.label for s in self.resolvers], "timeout": self.cfg.timeout,
                   "retries": self.cfg.retries, "ca_bundle": bool(self.cfg.ca_bundle),
@@ -347,17 +346,15 @@ class Runner:
         return out
 
 
-def run_once(cfg: RunConfig, targets: list[Target],
-             on_target_done: Callable[[TargetResult], None] | None = None) -> RunSummary:
-    """Measure every target once, judge, and append the lines to the results directory."""
+async def run_async(cfg: RunConfig, targets: list[Target],
+                    on_target_done: Callable[[TargetResult], None] | None = None) -> RunSummary:
+    """Measure every target once, judge, and build the results lines. Writes nothing; cancelling
+    the task abandons the run (the daemon's stop) and leaves nothing behind."""
     started = time.monotonic()
     runner = Runner(cfg, on_target_done)
     run_id = new_id()
-    results = asyncio.run(runner.measure_all(targets))
+    results = await runner.measure_all(targets)
     ctx = runner.judge(results)
     records = runner.records(results, run_id, ctx)
-    written = None
-    if cfg.results_dir is not None:
-        written = ResultsWriter(cfg.results_dir).append_many(records)
-    return RunSummary(run_id=run_id, results=results, records=records, written_to=written,
+    return RunSummary(run_id=run_id, results=results, records=records, written_to=None,
                       elapsed_s=time.monotonic() - started)

@@ -18,7 +18,9 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
-from probe.failures import DNS_NO_ANSWER, DNS_NO_RESOLVER, GENERIC_TIMEOUT, RCODE_FAILURES, UNKNOWN_FAILURE, classify_exception, detail
+from probe.endpoint import format_endpoint, split_host_port
+from probe.failures import DNS_NO_ANSWER, DNS_NO_RESOLVER, GENERIC_TIMEOUT, RCODE_FAILURES, UNKNOWN_FAILURE
+from probe.measure.step import elapsed_ms, record_failure, since
 from probe.records import DNSAttempt
 
 SYSTEM = "system"
@@ -26,7 +28,8 @@ SYSTEM = "system"
 
 @dataclass(frozen=True, slots=True)
 class ResolverSpec:
-    """A resolver as the user named it: "system", "IP" or "IP:port" ("[v6]:port")."""
+    """A resolver as the user named it: "system", "IP" or "IP:port" ("[v6]:port"). The one parser of
+    that syntax (``--resolver``, the runner, the injection check)."""
 
     label: str
     servers: tuple[tuple[str, int], ...]
@@ -36,14 +39,7 @@ class ResolverSpec:
         text = text.strip()
         if text == SYSTEM:
             return cls.system()
-        host, port = text, 53
-        if text.startswith("["):
-            host, _, rest = text[1:].partition("]")
-            if rest.startswith(":"):
-                port = int(rest[1:])
-        elif text.count(":") == 1:
-            host, _, p = text.partition(":")
-            port = int(p)
+        host, port = split_host_port(text, 53)
         ipaddress.ip_address(host)  # raises ValueError for a name: resolvers are given by address
         if not 0 < port < 65536:
             raise ValueError(f"port out of range: {port}")
@@ -56,12 +52,6 @@ class ResolverSpec:
         except (dns.resolver.NoResolverConfiguration, OSError):
             servers = ()
         return cls(SYSTEM, servers)
-
-
-def _address_text(server: tuple[str, int]) -> str:
-    host, port = server
-    host_text = f"[{host}]" if ":" in host else host
-    return f"{host_text}:{port}"
 
 
 async def lookup(
@@ -82,7 +72,7 @@ async def lookup(
         resolver=resolver.label,
         resolver_address=None,
         transport="udp",
-        t0=round(started - t_origin, 6),
+        t0=since(t_origin, started),
         duration_ms=0.0,
         failure=None,
     )
@@ -93,7 +83,7 @@ async def lookup(
     response = None
     # Ask the servers in order, as a stub resolver does, until one answers at all.
     for server in resolver.servers:
-        rec.resolver_address = _address_text(server)
+        rec.resolver_address = format_endpoint(*server)
         remaining = timeout - (time.monotonic() - started)
         if remaining <= 0:
             break
@@ -104,9 +94,8 @@ async def lookup(
                 response = await dns.asyncquery.tcp(query, server[0], timeout=remaining, port=server[1])
             break
         except Exception as exc:  # recorded, never raised: a DNS failure is data
-            rec.failure = classify_exception(exc)
-            rec.error_detail = detail(exc)
-    rec.duration_ms = round((time.monotonic() - started) * 1000, 3)
+            record_failure(rec, exc)
+    rec.duration_ms = elapsed_ms(started)
     if response is None:
         rec.failure = rec.failure or GENERIC_TIMEOUT
         return rec

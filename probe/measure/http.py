@@ -17,7 +17,8 @@ from collections.abc import Callable
 import httpcore
 import httpx
 
-from probe.failures import HTTP_TOO_MANY_REDIRECTS, classify_exception, detail
+from probe.failures import HTTP_TOO_MANY_REDIRECTS
+from probe.measure.step import recording, since
 from probe.records import HTTPAttempt, HTTPRedirect
 
 # A common desktop browser string: censors and CDNs may treat unusual clients differently, and we
@@ -91,17 +92,12 @@ async def fetch(
     ``host_header`` replaces the Host header (the connection still goes to the URL host's address):
     that is the harmless-Host control, recorded with ``control=True``."""
     started = time.monotonic()
-    rec = HTTPAttempt(attempt=attempt, url=url, t0=round(started - t_origin, 6), duration_ms=0.0, failure=None,
+    rec = HTTPAttempt(attempt=attempt, url=url, t0=since(t_origin, started), duration_ms=0.0, failure=None,
                       control=host_header is not None, host_header=host_header)
     body = bytearray()
-    try:
+    with recording(rec, started):
         async with asyncio.timeout(timeout):
             await _follow(client, url, rec, body, started, max_redirects, max_body, host_header)
-    except Exception as exc:
-        rec.failure = classify_exception(exc)
-        rec.error_detail = detail(exc)
-    finally:
-        rec.duration_ms = round((time.monotonic() - started) * 1000, 3)
     if rec.status is not None:
         _summarise_body(rec, bytes(body), inspect_body)
     return rec

@@ -38,6 +38,8 @@ import dns.rcode
 import dns.rdatatype
 
 from probe.failures import GENERIC_TIMEOUT
+from probe.measure.dns import ResolverSpec
+from probe.measure.step import elapsed_ms, since
 from probe.records import InjectAttempt
 
 CAP_NET_RAW = 13
@@ -56,22 +58,12 @@ def has_cap_net_raw() -> bool:
 
 
 def parse_resolver(resolver: str) -> tuple[str, int]:
-    """"1.2.3.4", "1.2.3.4:5353", "[::1]:53", "::1", or "system" (first nameserver of resolv.conf)."""
-    r = resolver.strip()
-    if r == "system":
-        import dns.resolver
-
-        ns = dns.resolver.Resolver(configure=True).nameservers  # reads resolv.conf; no traffic
-        if not ns:
-            raise ValueError("no nameserver in the system configuration")
-        return str(ns[0]), 53
-    if r.startswith("["):
-        host, _, rest = r[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else 53
-    if r.count(":") == 1:
-        host, port = r.split(":")
-        return host, int(port)
-    return r, 53
+    """(address, port) of the server a resolver spec names ("system": the first nameserver of
+    resolv.conf). Raises ValueError for anything that is not an address."""
+    servers = ResolverSpec.parse(resolver).servers
+    if not servers:
+        raise ValueError("no nameserver in the system configuration")
+    return servers[0]
 
 
 def _family(ip: str) -> socket.AddressFamily:
@@ -103,7 +95,7 @@ async def dns_injection_check(name: str, resolver: str, *, window_s: float = 2.0
                               t_origin: float, qtype: str = "A", mode: str = "auto",
                               max_responses: int = 16) -> InjectAttempt:
     start = time.monotonic()
-    rec = InjectAttempt(attempt=attempt, query=name, resolver=resolver, t0=round(start - t_origin, 6),
+    rec = InjectAttempt(attempt=attempt, query=name, resolver=resolver, t0=since(t_origin, start),
                         duration_ms=0.0, failure=None)
     window_s = max(0.05, min(float(window_s), 10.0))
     try:
@@ -141,7 +133,7 @@ async def dns_injection_check(name: str, resolver: str, *, window_s: float = 2.0
                 reasons.append(f"UDP socket unavailable: {e}")
         else:
             reasons.append(f"unknown mode {m!r}")
-    rec.duration_ms = round((time.monotonic() - start) * 1000, 3)
+    rec.duration_ms = elapsed_ms(start)
     if responses is None:
         rec.skipped = "; ".join(reasons) or "no listener could run"
         return rec

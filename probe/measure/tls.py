@@ -8,7 +8,7 @@ import ssl
 import time
 from functools import lru_cache
 
-from probe.failures import classify_exception, detail
+from probe.measure.step import record_failure, recording, since
 from probe.records import TLSAttempt
 
 
@@ -106,31 +106,27 @@ async def handshake(ip: str, port: int, sni: str, *, timeout: float, attempt: in
                     ca_bundle: str | None = None, control: bool = False) -> TLSAttempt:
     """One handshake. ``control=True``: harmless-SNI handshake, no validation, only completion counts."""
     started = time.monotonic()
-    rec = TLSAttempt(attempt=attempt, ip=ip, port=port, sni=sni, t0=round(started - t_origin, 6),
+    rec = TLSAttempt(attempt=attempt, ip=ip, port=port, sni=sni, t0=since(t_origin, started),
                      duration_ms=0.0, failure=None, control=control)
     ctx = non_verifying_context() if control else verifying_context(ca_bundle)
-    writer = None
-    try:
-        writer = await _handshake(ip, port, sni, ctx, timeout)
-        rec.cert_valid = None if control else True
-        _fill_cert(rec, writer.get_extra_info("ssl_object"))
-    except ssl.SSLCertVerificationError as exc:
-        # The handshake itself worked but the certificate is not the service's: record what was shown
-        # (a censor's MITM certificate is evidence) with a second, non-validating handshake.
-        rec.failure = classify_exception(exc)
-        rec.error_detail = detail(exc)
-        rec.cert_valid = False
+    with recording(rec, started):
         try:
-            w2 = await _handshake(ip, port, sni, non_verifying_context(), timeout)
-            _fill_cert(rec, w2.get_extra_info("ssl_object"))
-            w2.close()
-        except Exception:
-            pass
-    except Exception as exc:
-        rec.failure = classify_exception(exc)
-        rec.error_detail = detail(exc)
-    finally:
-        rec.duration_ms = round((time.monotonic() - started) * 1000, 3)
-        if writer is not None:
-            writer.close()
+            session = await _handshake(ip, port, sni, ctx, timeout)
+        except ssl.SSLCertVerificationError as exc:
+            # The handshake itself worked but the certificate is not the service's: record what was
+            # shown (a censor's MITM certificate is evidence) with a second, non-validating handshake.
+            record_failure(rec, exc)
+            rec.cert_valid = False
+            try:
+                w2 = await _handshake(ip, port, sni, non_verifying_context(), timeout)
+                _fill_cert(rec, w2.get_extra_info("ssl_object"))
+                w2.close()
+            except Exception:
+                pass
+            return rec
+        try:
+            rec.cert_valid = None if control else True
+            _fill_cert(rec, session.get_extra_info("ssl_object"))
+        finally:
+            session.close()
     return rec

@@ -34,16 +34,16 @@ def _install_guard_and_run() -> None:
         setattr(socket.socket, name, _guard(name))
     socket.getaddrinfo = _guarded_getaddrinfo  # address literals pass, names are refused
 
-    import probe.cli_run as cli_run
+    import probe.cli.common as cli_common
 
-    real_build_config = cli_run.build_config
+    real_build_config = cli_common.build_config
 
     def build_config(o):
         cfg, targets = real_build_config(o)
         cfg.system_resolver = False
         return cfg, targets
 
-    cli_run.build_config = build_config
+    cli_common.build_config = build_config
     from probe.cli import main
 
     main(prog_name="reachprobe")

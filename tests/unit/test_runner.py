@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from probe.pipeline import run_once
 from probe.records import Vantage
-from probe.runner import RunConfig, run_once
+from probe.runner import RunConfig
 from probe.targets import Endpoint, Target
 from tests.unit.servers import ZoneEntry
 

@@ -9,17 +9,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from probe import results as presults
+from probe.daemon import Daemon, DaemonOptions, FaultLog, diagnose, read_state, write_state
 from probe.records import DNSAttempt, Steps, TCPAttempt, Vantage, Verdict
-from probe.results import ReadReport, iter_results
+from probe.results import ReadReport, ResultsSpool, iter_results
 from probe.runner import RunConfig, TargetResult
 from probe.schedule import (
     BurstPlanner,
-    Daemon,
-    DaemonOptions,
-    FaultLog,
-    ResultsSpool,
     burst_times,
-    diagnose,
     effective_jitter,
     first_offsets,
     gap_bounds,
@@ -27,8 +23,6 @@ from probe.schedule import (
     misfire_grace,
     parse_bursts,
     parse_duration,
-    read_state,
-    write_state,
 )
 from probe.targets import Endpoint, Target
 

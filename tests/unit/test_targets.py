@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from probe.citizenlab import DEFAULT_PLATFORM_MAP, platform_for
 from probe.targets import CANARY_PLATFORM, KNOWN_PLATFORMS, Endpoint, TargetsError, load_targets
-from probe.targets_load import check_url, loads, parse_endpoint, parse_prefix
+from probe.targets import check_url, loads, parse_endpoint, parse_prefix
 
 REPO = Path(__file__).parents[2]
 SHIPPED = REPO / "targets.yaml"

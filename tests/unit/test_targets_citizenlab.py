@@ -17,7 +17,7 @@ from probe.citizenlab import (
     read_citizenlab,
 )
 from probe.targets import load_targets
-from probe.targets_load import loads
+from probe.targets import loads
 
 HEADER = "url,category_code,category_description,date_added,source,notes\n"
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from probe.cli_targets import targets_group
+from probe.cli.targets import targets_group
 from probe.targets import load_targets
 
 REPO = Path(__file__).parents[2]

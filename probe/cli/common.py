@@ -1,39 +1,36 @@
-"""`reachprobe run` (one measurement of every target) and `reachprobe show` (recent results)."""
+"""What the reachprobe commands share: exit codes, the options of `run` and `daemon` and the
+configuration built from them, consent, and the results directory's lock."""
 
 from __future__ import annotations
 
+import enum
+import ipaddress
 import os
 import sys
-from collections import Counter, defaultdict
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from probe.consent import consent_option, require_consent
-from probe.records import STATUSES, Vantage
-from probe.results import ReadReport, ResultsWriteError, iter_results, result_files
+from probe.config import vantage_id
+from probe.consent import ENV_VAR as CONSENT_ENV_VAR
+from probe.consent import ConsentRequired, ensure_consent
+from probe.records import Vantage
 from probe.targets import TargetsError, load_targets
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
-STATUS_STYLE = {"ok": "green", "blocked": "red", "down": "yellow", "outage": "magenta",
-                "flaky": "cyan", "inconclusive": "dim"}
+
+class ExitCode(enum.IntEnum):
+    """Every command's exit status (documented in the README and relied on by cron and the lab)."""
+
+    OK = 0
+    FAILED = 1  # nothing (more) written, no data, unhealthy
+    CONFIG = 2  # bad configuration or input, or no consent
+    LOCKED = 3  # another reachprobe holds the results directory's lock
 
 
-def _err(msg: str, code: int) -> None:
+def fail(msg: str, code: ExitCode) -> None:
+    """One line on stderr, then exit."""
     click.echo(f"reachprobe: {msg}", err=True)
     sys.exit(code)
-
-
-def summary_table(counts: dict[str, dict[str, int]], title: str) -> Table:
-    table = Table(title=title)
-    table.add_column("platform")
-    for s in STATUSES:
-        table.add_column(s, justify="right", style=STATUS_STYLE[s])
-    for platform in sorted(counts):
-        table.add_row(platform, *[str(counts[platform].get(s, 0) or "") for s in STATUSES])
-    return table
 
 
 def common_run_options(f):
@@ -87,31 +84,31 @@ def common_run_options(f):
 
 
 def build_config(o: dict):
-    """RunConfig and the target list from parsed options; exits 2 on bad configuration."""
-    from probe.config import vantage_id
-    from probe.runner import RunConfig
+    """RunConfig and the target list from parsed options; exits 2 on bad configuration.
+    (Looked up as ``common.build_config`` by `run` and `daemon`, so the test harness can wrap it.)"""
+    from probe.runner import RunConfig  # heavy (httpx, dnspython): not for `reachprobe --help`
 
     try:
         target_set = load_targets(o["targets_path"])
     except TargetsError as exc:
-        _err(str(exc), EXIT_CONFIG)
+        fail(str(exc), ExitCode.CONFIG)
     targets = target_set.targets
     if o["platforms"]:
         known = set(target_set.platforms())
         unknown = sorted(set(o["platforms"]) - known)
         if unknown:
-            _err(f"--platform {', '.join(unknown)}: not in {o['targets_path']} (has {', '.join(sorted(known))})",
-                 EXIT_CONFIG)
+            fail(f"--platform {', '.join(unknown)}: not in {o['targets_path']} (has {', '.join(sorted(known))})",
+                 ExitCode.CONFIG)
         targets = [t for t in targets if t.platform in o["platforms"] or t.is_canary]
     if not targets:
-        _err(f"{o['targets_path']}: no targets to measure", EXIT_CONFIG)
+        fail(f"{o['targets_path']}: no targets to measure", ExitCode.CONFIG)
     from probe.measure.dns import ResolverSpec
 
     for r in o["resolvers"]:
         try:
             ResolverSpec.parse(r)
         except ValueError:
-            _err(f"--resolver {r!r}: give an IP address, optionally with :port", EXIT_CONFIG)
+            fail(f"--resolver {r!r}: give an IP address, optionally with :port", ExitCode.CONFIG)
     cc = o["cc"].upper() if o["cc"] else None
     vantage = Vantage(id=o["vantage"] or vantage_id(), asn=int(o["asn"]) if o["asn"] else None, cc=cc,
                       network=o["network"])
@@ -122,19 +119,17 @@ def build_config(o: dict):
         d = Path(o["fingerprints_dir"])
         dns_csv, http_csv = d / "ooni_fingerprints_dns.csv", d / "ooni_fingerprints_http.csv"
         if not dns_csv.exists() and not http_csv.exists():
-            _err(f"--fingerprints {d}: neither ooni_fingerprints_dns.csv nor ooni_fingerprints_http.csv there",
-                 EXIT_CONFIG)
+            fail(f"--fingerprints {d}: neither ooni_fingerprints_dns.csv nor ooni_fingerprints_http.csv there",
+                 ExitCode.CONFIG)
         try:
             fingerprints = FingerprintDB.from_ooni_csv(dns_csv if dns_csv.exists() else None,
                                                        http_csv if http_csv.exists() else None)
         except (OSError, ValueError) as exc:
-            _err(f"--fingerprints {d}: {exc}", EXIT_CONFIG)
-    import ipaddress
-
+            fail(f"--fingerprints {d}: {exc}", ExitCode.CONFIG)
     try:
         exempt = tuple(ipaddress.ip_network(c, strict=False) for c in o["allow_answers"])
     except ValueError as exc:
-        _err(f"--allow-answers: {exc}", EXIT_CONFIG)
+        fail(f"--allow-answers: {exc}", ExitCode.CONFIG)
     extra = {"fingerprints": fingerprints} if fingerprints is not None else {}
     cfg = RunConfig(
         vantage=vantage, results_dir=Path(o["results_dir"]), resolvers=tuple(o["resolvers"]),
@@ -146,88 +141,30 @@ def build_config(o: dict):
     return cfg, targets
 
 
-@click.command("run")
-@common_run_options
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing on success (for cron).")
-@consent_option
-def run_cmd(quiet: bool, consent_yes: bool, **o) -> None:
-    """Measure every target once and append the results.
+def consent_option(f):
+    """`--yes` for commands that measure."""
+    return click.option(
+        "--yes", "-y", "consent_yes", is_flag=True,
+        help=f"Record that you have read `reachprobe consent --show` and agree (for unattended use; "
+             f"or set {CONSENT_ENV_VAR}=yes).")(f)
 
-    Exit codes: 0 measurements written, 1 failure (nothing written), 2 bad configuration or no
-    consent, 3 another reachprobe (run or daemon) is already measuring into this results directory.
-    """
-    from probe.cli_daemon import acquire_lock_or_exit
-    from probe.runner import run_once
-    from probe.schedule import ResultsSpool
 
-    cfg, targets = build_config(o)
-    require_consent(consent_yes)
-    lock = acquire_lock_or_exit(cfg.results_dir)  # exits 3 when a run or the daemon holds it
-    results_dir, cfg.results_dir = cfg.results_dir, None  # written below, a failed line cut off again
-    console = Console(stderr=True)
-    show_progress = not quiet and console.is_terminal
-    progress = None
-    on_done = None
-    if show_progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        progress = Progress(TextColumn("measuring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=console, transient=True)
-        task = progress.add_task("targets", total=len(targets))
-        on_done = lambda _res: progress.advance(task)  # noqa: E731
-        progress.start()
+def require_consent(yes: bool) -> None:
+    """CLI helper: exit 2 with a one-line message when there is no consent."""
     try:
-        summary = run_once(cfg, targets, on_done)
-        spool = ResultsSpool(results_dir)
-        spool.add(summary.records)
-        spool.flush()
-        summary.written_to = spool.last_path
-    except ResultsWriteError as exc:
-        _err(f"results not written: {exc}", EXIT_FAILED)
-    finally:
-        if progress is not None:
-            progress.stop()
-        lock.release()
-    if not quiet:
-        out = Console()
-        out.print(summary_table(summary.counts(),
-                                f"{len(summary.records)} measurements in {summary.elapsed_s:.1f}s"))
-        out.print(f"written to {summary.written_to}")
-    sys.exit(EXIT_OK)
+        ensure_consent(yes)
+    except ConsentRequired as exc:
+        fail(str(exc), ExitCode.CONFIG)
 
 
-@click.command("show")
-@click.argument("results_dir", required=False, type=click.Path(exists=True),
-                default=lambda: os.environ.get("REACHPROBE_RESULTS", "results"))
-@click.option("--runs", type=click.IntRange(1, 1000), default=1, show_default=True,
-              help="How many of the most recent runs to summarise.")
-def show_cmd(results_dir: str, runs: int) -> None:
-    """Summarise the most recent runs in a results directory."""
-    report = ReadReport()
-    files = result_files(results_dir)
-    if not files:
-        _err(f"{results_dir}: no results files", EXIT_FAILED)
-    by_run: dict[str, list[dict]] = defaultdict(list)
-    run_time: dict[str, str] = {}
-    for rec in iter_results(files[-7:], report):  # the last week of daily files is plenty
-        rid = rec.get("run_id", "?")
-        by_run[rid].append(rec)
-        run_time[rid] = max(run_time.get(rid, ""), rec.get("measured_at", ""))
-    recent = sorted(by_run, key=lambda r: run_time[r])[-runs:]
-    counts: dict[str, dict[str, int]] = defaultdict(Counter)
-    latest: dict[str, dict] = {}
-    for rid in recent:
-        for rec in by_run[rid]:
-            t = rec.get("target", {})
-            counts[t.get("platform", "?")][rec.get("verdict", {}).get("status", "?")] += 1
-            latest[t.get("name", "?")] = rec
-    console = Console()
-    last = run_time[recent[-1]] if recent else "-"
-    console.print(summary_table(counts, f"{len(recent)} run(s), last at {last}"))
-    blocked = [r for r in latest.values() if r.get("verdict", {}).get("status") == "blocked"]
-    for rec in sorted(blocked, key=lambda r: r["target"]["name"]):
-        v = rec["verdict"]
-        console.print(f"  [red]blocked[/red] {rec['target']['name']}: {v.get('layer')}/{v.get('method')}"
-                      f" ({v.get('rule')}{', confirmed' if v.get('confirmed') else ''})")
-    if report.skipped:
-        console.print(f"[yellow]note:[/yellow] {report.summary()}")
+def acquire_lock_or_exit(results_dir):
+    """The results directory's lock, or exit 3 (held) / 1 (impossible) with one line."""
+    from probe.lock import LockBusy, LockError, RunLock
+
+    try:
+        return RunLock(results_dir).acquire()
+    except LockBusy as exc:
+        fail(f"another reachprobe is already measuring into {results_dir} "
+             f"({exc.holder_pid and f'pid {exc.holder_pid}' or 'lock held'}); not starting", ExitCode.LOCKED)
+    except LockError as exc:
+        fail(str(exc), ExitCode.FAILED)

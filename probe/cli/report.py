@@ -1,6 +1,7 @@
 """`reachprobe report` and `reachprobe compact`: the analyst's commands (thin wrappers over `analysis`).
 
-Exit codes: 0 success, 1 no data (nothing to report / nothing to compact), 2 bad arguments.
+Exit codes (probe.cli.common.ExitCode): 0 success, 1 no data (nothing to report / nothing to
+compact), 2 bad arguments (click's usage errors).
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ from pathlib import Path
 
 import click
 
-EXIT_OK = 0
-EXIT_NO_DATA = 1
-EXIT_USAGE = 2
+from probe.cli.common import ExitCode
 
 
 def _iso(ctx: click.Context, param: click.Parameter, value: str | None):
@@ -109,7 +108,7 @@ def report_cmd(inputs, output, fmt, since, until, platforms, ooni, max_gap, engi
                                 max_gap=max_gap, title=title)
         except NoData as exc:
             click.echo(f"reachprobe report: {exc}; no report written", err=True)
-            sys.exit(EXIT_NO_DATA)
+            sys.exit(ExitCode.FAILED)
     finally:
         if client is not None:
             client.close()
@@ -138,7 +137,7 @@ def compact_cmd(inputs, output, force) -> None:
 
     if not discover(list(inputs)).jsonl:
         click.echo("reachprobe compact: no results files (*.jsonl) found", err=True)
-        sys.exit(EXIT_NO_DATA)
+        sys.exit(ExitCode.FAILED)
     res = compact(list(inputs), output, force=force)
     if res.read_report.get("skipped"):
         click.echo("warning: " + summarize_report(res.read_report), err=True)

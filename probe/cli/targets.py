@@ -1,8 +1,7 @@
 """`reachprobe targets check|list|import-citizenlab`.
 
-Exit codes follow probe.cli: 0 success, 1 failure (an I/O error or a bug), 2 bad input (an invalid
-targets file, a missing CSV, an output file that already exists). They are repeated here rather than
-imported because probe.cli imports this module while it is itself being imported.
+Exit codes (probe.cli.common.ExitCode): 0 success, 1 failure (an I/O error or a bug), 2 bad input
+(an invalid targets file, a missing CSV, an output file that already exists).
 """
 
 from __future__ import annotations
@@ -19,12 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from probe.citizenlab import CitizenLabError, dump_targets_yaml, load_platform_map, parse_map_entry, read_citizenlab
-from probe.targets import TargetsError, TargetSet, load_targets
-from probe.targets_load import loads
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
+from probe.cli.common import ExitCode
+from probe.targets import TargetsError, TargetSet, load_targets, loads
 
 _MAX_SKIPPED_SHOWN = 20
 
@@ -47,7 +42,7 @@ def _load_or_exit(ctx: click.Context, path: Path) -> TargetSet:
     except TargetsError as exc:
         for message in exc.all_messages():
             click.echo(message, err=True)
-        ctx.exit(EXIT_CONFIG)
+        ctx.exit(ExitCode.CONFIG)
         raise AssertionError("unreachable")  # ctx.exit raises; this keeps type checkers content
 
 
@@ -160,12 +155,12 @@ def import_citizenlab_cmd(ctx: click.Context, csv_path: Path, map_file: Path | N
     """
     if output is not None and output.exists() and not force:
         click.echo(f"{output}: already exists; use --force to overwrite it", err=True)
-        ctx.exit(EXIT_CONFIG)
+        ctx.exit(ExitCode.CONFIG)
     try:
         result = read_citizenlab(csv_path, _platform_map(map_file, map_entries), categories=categories)
     except CitizenLabError as exc:
         click.echo(str(exc), err=True)
-        ctx.exit(EXIT_CONFIG)
+        ctx.exit(ExitCode.CONFIG)
 
     for line, reason in result.skipped[:_MAX_SKIPPED_SHOWN]:
         click.echo(f"{csv_path}:{line}: skipped: {reason}", err=True)
@@ -180,7 +175,7 @@ def import_citizenlab_cmd(ctx: click.Context, csv_path: Path, map_file: Path | N
     if result.imported == 0:
         why = f"no row has category {', '.join(categories)}" if categories and result.filtered else "no usable rows"
         click.echo(f"{csv_path}: nothing to import ({why})", err=True)
-        ctx.exit(EXIT_CONFIG)
+        ctx.exit(ExitCode.CONFIG)
 
     header = [
         f"Imported from {csv_path.name} by `reachprobe targets import-citizenlab`"
@@ -194,7 +189,7 @@ def import_citizenlab_cmd(ctx: click.Context, csv_path: Path, map_file: Path | N
         loads(text, output or "<stdout>")
     except TargetsError as exc:
         click.echo(f"internal error: the generated targets file does not validate: {exc}", err=True)
-        ctx.exit(EXIT_FAILED)
+        ctx.exit(ExitCode.FAILED)
 
     if output is None:
         click.echo(text, nl=False)
@@ -203,8 +198,8 @@ def import_citizenlab_cmd(ctx: click.Context, csv_path: Path, map_file: Path | N
         _write_atomic(output, text, overwrite=force)
     except FileExistsError:
         click.echo(f"{output}: already exists; use --force to overwrite it", err=True)
-        ctx.exit(EXIT_CONFIG)
+        ctx.exit(ExitCode.CONFIG)
     except OSError as exc:
         click.echo(f"{output}: cannot write: {exc.strerror or exc}", err=True)
-        ctx.exit(EXIT_FAILED)
+        ctx.exit(ExitCode.FAILED)
     click.echo(f"wrote {output}", err=True)

@@ -1,10 +1,8 @@
 """`reachprobe daemon` (continuous monitoring) and `reachprobe status` (what it is doing).
 
-Exit codes (shared with `reachprobe run`):
-  0  measured / stopped cleanly (SIGTERM, SIGINT, --max-runs, --run-for) / status: healthy
-  1  failure: results not written (run), cannot start (daemon), unhealthy or no daemon (status --check)
-  2  bad configuration, or no consent
-  3  another reachprobe already measures into this results directory (the lock is held)
+Exit codes (probe.cli.common.ExitCode): 0 stopped cleanly (SIGTERM, SIGINT, --max-runs, --run-for) /
+status: healthy; 1 cannot start (daemon), unhealthy or no daemon (status --check); 2 bad
+configuration, or no consent; 3 another reachprobe already measures into this results directory.
 """
 
 from __future__ import annotations
@@ -20,9 +18,11 @@ from pathlib import Path
 
 import click
 
-from probe import cli_run
-from probe.cli_run import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, common_run_options
-from probe.consent import consent_option, require_consent
+from probe.cli import common  # common.build_config is looked up at call time (the test harness wraps it)
+from probe.cli.common import (ExitCode, acquire_lock_or_exit, common_run_options, consent_option, fail,
+                              require_consent)
+from probe.daemon.state import disk_status, health, read_state
+from probe.results import parse_rfc3339
 
 
 def _duration(_ctx, param, value):
@@ -61,21 +61,6 @@ def setup_logging(level: str) -> logging.Logger:
     return logging.getLogger("reachprobe.daemon")
 
 
-def acquire_lock_or_exit(results_dir):
-    """The results directory's lock, or exit 3 (held) / 1 (impossible) with one line."""
-    from probe.lock import LockBusy, LockError, RunLock
-
-    try:
-        return RunLock(results_dir).acquire()
-    except LockBusy as exc:
-        click.echo(f"reachprobe: another reachprobe is already measuring into {results_dir} "
-                   f"({exc.holder_pid and f'pid {exc.holder_pid}' or 'lock held'}); not starting", err=True)
-        sys.exit(EXIT_LOCKED)
-    except LockError as exc:
-        click.echo(f"reachprobe: {exc}", err=True)
-        sys.exit(EXIT_FAILED)
-
-
 @click.command("daemon")
 @common_run_options
 @consent_option
@@ -108,12 +93,12 @@ def daemon_cmd(consent_yes, interval, jitter, bursts, max_bursts, stop_grace, ma
     Stop with SIGTERM or Ctrl-C (exit 0). Exit codes: 0 stopped cleanly, 1 cannot start,
     2 bad configuration or no consent, 3 another reachprobe holds this results directory.
     """
-    from probe.schedule import Daemon, DaemonOptions
+    from probe.daemon import Daemon, DaemonOptions  # heavy (APScheduler, the runner): not for --help
 
     if interval < 1:
         raise click.BadParameter("must be at least 1s", param_hint="--interval")
     logger = setup_logging(log_level)
-    cfg, targets = cli_run.build_config(o)
+    cfg, targets = common.build_config(o)
     require_consent(consent_yes)
     lock = acquire_lock_or_exit(cfg.results_dir)
     opts = DaemonOptions(interval=interval, jitter=jitter, bursts=bursts, max_pending_bursts=max_bursts,
@@ -131,17 +116,8 @@ def daemon_cmd(consent_yes, interval, jitter, bursts, max_bursts, stop_grace, ma
 
 
 # ------------------------------------------------------------------------------------- status
-def _parse(ts: str | None) -> datetime | None:
-    if not ts:
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def _ago(ts: str | None, now: datetime) -> str:
-    t = _parse(ts)
+    t = parse_rfc3339(ts)
     if t is None:
         return "-"
     secs = (now - t).total_seconds()
@@ -158,12 +134,12 @@ def _ago(ts: str | None, now: datetime) -> str:
     return f"{ts} ({human} {word})"
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB"):
+        if n < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n} B"
+    return f"{n:.1f} GB"
 
 
 def results_usage(results_dir: Path) -> dict:
@@ -207,46 +183,6 @@ def last_run_from_results(results_dir: Path) -> dict | None:
             "counts": dict(Counter(r.get("verdict", {}).get("status", "?") for r in same)), "what": "run"}
 
 
-MIN_FREE = 64 * 1024  # below this the next lines will not fit: a full disk
-
-
-def disk_status(results_dir: Path) -> dict:
-    """Free space and read-only flag of the results filesystem, measured now: the daemon cannot
-    update its state file on a full or read-only disk, so the state alone would look healthy."""
-    try:
-        st = os.statvfs(results_dir)
-    except OSError as exc:
-        return {"free_bytes": None, "read_only": None, "error": exc.strerror}
-    return {"free_bytes": st.f_bavail * st.f_frsize, "read_only": bool(st.f_flag & os.ST_RDONLY)}
-
-
-def health(state: dict | None, locked: bool, holder: int | None, now: datetime,
-           disk: dict | None = None) -> tuple[bool, str]:
-    """Is a daemon alive and writing? (for `status --check` and the Docker HEALTHCHECK)."""
-    if disk:
-        if disk.get("read_only"):
-            return False, "results filesystem is read-only"
-        if disk.get("free_bytes") is not None and disk["free_bytes"] < MIN_FREE:
-            return False, f"results disk full: No space left on device ({disk['free_bytes']} bytes free)"
-    if state is None:
-        return False, "no daemon state file (has the daemon ever run on this results directory?)"
-    if state.get("status") != "running":
-        return False, f"daemon {state.get('status')} (last update {state.get('updated_at')})"
-    if not locked:
-        return False, "daemon not running (its lock is free), though the state file says running"
-    if holder and state.get("pid") and holder != state.get("pid"):
-        return False, f"the lock is held by pid {holder}, not by the daemon (pid {state.get('pid')})"
-    updated = _parse(state.get("updated_at"))
-    limit = 3 * float(state.get("heartbeat_s") or 60) + 60
-    if updated is None or (now - updated).total_seconds() > limit:
-        return False, f"state file stale: last update {state.get('updated_at')} (> {limit:.0f}s ago)"
-    faults = state.get("faults") or {}
-    for key in ("results", "buffer", "state", "run"):
-        if key in faults:
-            return False, f"fault: {faults[key]}"
-    return True, "healthy"
-
-
 @click.command("status")
 @click.option("--results", "results_dir", type=click.Path(file_okay=False), show_default=True,
               default=lambda: os.environ.get("REACHPROBE_RESULTS", "results"),
@@ -256,12 +192,10 @@ def health(state: dict | None, locked: bool, holder: int | None, now: datetime,
 def status_cmd(results_dir: str, check: bool, as_json: bool) -> None:
     """Show the last run, the next run, counts per status, and the size of the results."""
     from probe.lock import is_locked
-    from probe.schedule import read_state
 
     path = Path(results_dir)
     if not path.is_dir():
-        click.echo(f"reachprobe: {results_dir}: no such results directory", err=True)
-        sys.exit(EXIT_FAILED)
+        fail(f"{results_dir}: no such results directory", ExitCode.FAILED)
     now = datetime.now(timezone.utc)
     state = read_state(path)
     locked, holder = is_locked(path)
@@ -269,14 +203,14 @@ def status_cmd(results_dir: str, check: bool, as_json: bool) -> None:
     ok, why = health(state, locked, holder, now, disk)
     if check and not as_json:
         click.echo(f"reachprobe: {why}", err=not ok)
-        sys.exit(EXIT_OK if ok else EXIT_FAILED)
+        sys.exit(ExitCode.OK if ok else ExitCode.FAILED)
     usage = results_usage(path)
     last = (state or {}).get("last_run") or last_run_from_results(path)
     if as_json:
         click.echo(json.dumps({"healthy": ok, "reason": why, "locked": locked, "lock_pid": holder,
                                "state": state, "last_run": last, "results": usage,
                                "disk": disk}, indent=1, sort_keys=True))
-        sys.exit(EXIT_OK if ok or not check else EXIT_FAILED)
+        sys.exit(ExitCode.OK if ok or not check else ExitCode.FAILED)
     lines = []
     if state is None:
         lines.append(f"daemon:     none (no state file){'; a run holds the lock (pid %s)' % holder if locked else ''}")
@@ -314,4 +248,4 @@ def status_cmd(results_dir: str, check: bool, as_json: bool) -> None:
     for _key, msg in sorted(((state or {}).get("faults") or {}).items()):
         lines.append(f"fault:      {msg}")
     click.echo("\n".join(lines))
-    sys.exit(EXIT_OK if ok or not check else EXIT_FAILED)
+    sys.exit(ExitCode.OK if ok or not check else ExitCode.FAILED)

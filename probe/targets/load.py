@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import difflib
-import ipaddress
 import re
 import types
 from collections.abc import Hashable, Iterator, Sequence
@@ -26,144 +25,29 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from probe.targets import (
+from probe.targets.model import (
     CANARY_PLATFORM,
     KNOWN_PLATFORMS,
     Endpoint,
     Target,
     TargetsError,
     TargetSet,
+    is_ip_literal,
+    check_dns_name,
+    check_url,
+    parse_endpoint,
+    parse_prefix,
 )
 
-__all__ = [
-    "load",
-    "loads",
-    "check_url",
-    "check_dns_name",
-    "check_host",
-    "parse_endpoint",
-    "parse_prefix",
-]
+__all__ = ["load", "load_targets", "loads"]
 
 Loc = tuple[int | str, ...]
 
-# ---------------------------------------------------------------------------------------------
-# Value checks (plain functions raising ValueError, reused by the Citizen Lab importer)
-# ---------------------------------------------------------------------------------------------
-
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")  # "_" occurs in real names (_dmarc, CDNs)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")  # target names end up in file names and URLs
 
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def check_dns_name(name: str) -> str:
-    """A resolvable host name (not an IP literal). Returns it lower-cased, without a final dot."""
-    if not name:
-        raise ValueError("empty host name")
-    if any(c.isspace() for c in name):
-        raise ValueError(f"host name {name!r} contains whitespace")
-    if _is_ip(name):
-        raise ValueError(f"{name!r} is an IP address, not a name to resolve")
-    ascii_name = name.rstrip(".")
-    if not ascii_name.isascii():
-        try:  # internationalised names are checked in their on-the-wire (punycode) form
-            ascii_name = ascii_name.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise ValueError(f"host name {name!r} is not a valid internationalised name") from None
-    if len(ascii_name) > 253:
-        raise ValueError(f"host name {name[:40]!r}... is longer than 253 characters")
-    labels = ascii_name.split(".")
-    bad = next((label for label in labels if not _LABEL.match(label)), None)
-    if bad is not None:
-        raise ValueError(f"host name {name!r} has an invalid label {bad!r}")
-    if labels[-1].isdigit():  # e.g. 300.1.1.1: meant as an IP, but not a valid one
-        raise ValueError(f"{name!r} is neither a valid IP address nor a host name")
-    return name.rstrip(".").lower()
-
-
-def check_host(host: str) -> str:
-    """An IP literal or a host name. Returns the normal form (compressed IPv6, lower-case name)."""
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        return check_dns_name(host)
-
-
-def check_url(url: str) -> str:
-    """An absolute http(s) URL with a valid host and port. Returns the URL unchanged."""
-    if not url or any(c.isspace() for c in url):
-        raise ValueError(f"URL {url!r} is empty or contains whitespace")
-    try:
-        parts = urlsplit(url)
-        port = parts.port  # raises ValueError for a non-numeric or out-of-range port
-    except ValueError as exc:
-        raise ValueError(f"URL {url!r} is malformed: {exc}") from None
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"URL {url!r} must start with http:// or https://")
-    if not parts.hostname:
-        raise ValueError(f"URL {url!r} has no host")
-    if parts.username is not None or parts.password is not None:
-        # credentials would be copied into every results line
-        raise ValueError(f"URL {url!r} must not contain user:password@")
-    if port == 0:
-        raise ValueError(f"URL {url!r} has port 0 (must be 1-65535)")
-    try:
-        check_host(parts.hostname)
-    except ValueError as exc:
-        raise ValueError(f"URL {url!r}: {exc}") from None
-    return url
-
-
-def _parse_port(text: str, endpoint: str) -> int:
-    if not text.isdigit() or not text.isascii():
-        raise ValueError(f"endpoint {endpoint!r} has an invalid port {text!r} (must be 1-65535)")
-    port = int(text)
-    if not 1 <= port <= 65535:
-        raise ValueError(f"endpoint {endpoint!r} has port {port} (must be 1-65535)")
-    return port
-
-
-def parse_endpoint(text: str) -> Endpoint:
-    """``host:port`` or ``[ipv6]:port`` -> :class:`Endpoint` (IP hosts normalised)."""
-    if not isinstance(text, str) or not text or any(c.isspace() for c in text):
-        raise ValueError(f"endpoint {text!r} is empty or contains whitespace")
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or not rest.startswith(":"):
-            raise ValueError(f"endpoint {text!r} must look like [2001:db8::1]:443")
-        try:
-            ip = ipaddress.IPv6Address(host)
-        except ValueError:
-            raise ValueError(f"endpoint {text!r}: {host!r} is not an IPv6 address") from None
-        return Endpoint(str(ip), _parse_port(rest[1:], text))
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not host:
-        raise ValueError(f"endpoint {text!r} must look like host:port, e.g. 149.154.175.50:443")
-    if ":" in host:  # a bare IPv6 address: the port cannot be told apart from the last group
-        raise ValueError(f"endpoint {text!r}: write IPv6 endpoints with brackets, e.g. [2001:db8::1]:443")
-    try:
-        host = check_host(host)
-    except ValueError as exc:
-        raise ValueError(f"endpoint {text!r}: {exc}") from None
-    return Endpoint(host, _parse_port(port_text, text))
-
-
-def parse_prefix(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """A CIDR prefix such as ``31.13.24.0/21``; host bits must be zero (a typo guard)."""
-    if not isinstance(text, str) or "/" not in text:
-        raise ValueError(f"prefix {text!r} must be in CIDR form, e.g. 31.13.24.0/21")
-    try:
-        return ipaddress.ip_network(text.strip(), strict=True)
-    except ValueError as exc:
-        raise ValueError(f"prefix {text!r} is not a valid CIDR prefix: {exc}") from None
-
+# ---------------------------------------------------------------------------------------------
+# Field validators for the pydantic model (the value checks themselves are in probe.targets.model)
+# ---------------------------------------------------------------------------------------------
 
 def _check_name(name: str) -> str:
     if not _NAME.match(name):
@@ -466,7 +350,7 @@ def _first(path: Path, problems: list[TargetsError]) -> TargetsError:
 
 def _default_dns(urls: Sequence[str], endpoints: Sequence[Endpoint]) -> tuple[str, ...]:
     hosts = [urlsplit(u).hostname or "" for u in urls] + [e.host for e in endpoints]
-    names = [h.rstrip(".").lower() for h in hosts if h and not _is_ip(h)]
+    names = [h.rstrip(".").lower() for h in hosts if h and not is_ip_literal(h)]
     return tuple(dict.fromkeys(names))  # unique, in file order
 
 
@@ -598,3 +482,8 @@ def load(path: Path) -> TargetSet:
         line = data[: exc.start].count(b"\n") + 1
         raise TargetsError(path, line, None, "the file is not UTF-8 text") from None
     return loads(text, path)
+
+
+def load_targets(path: str | Path) -> TargetSet:
+    """Read and validate a targets file. Raises TargetsError naming file, line and field."""
+    return load(Path(path))
