@@ -55,13 +55,14 @@ def _report_run(pr: ProbeRun, *, checks=True) -> bool:
     for p in pr.problems:
         print(f"   PROBLEM: {p}")
         ok = False
-    expected = pr.run.expect if pr.run else None
+    expected = pr.expected
+    print(f"   outside control: {'yes' if pr.control else 'no (expectations without control)'}")
     print(C.verdict_table(pr.lines, expected))
     if pr.run and checks:
         errors = C.check_steps(pr.run.checks, pr.lines)
         for e in errors:
             print(f"   STEP CHECK FAILED: {e}")
-        mism = C.compare_verdicts(pr.run.expect, pr.lines)
+        mism = C.compare_verdicts(pr.expected, pr.lines)
         for m in mism:
             print(f"   VERDICT MISMATCH: {m}")
         if not errors and not mism:

@@ -50,9 +50,10 @@ def test_scenario(name, lab, tmp_path):
             for e in C.check_steps([check], pr.lines):
                 if "no results line" not in e:  # already counted above
                     pending.append(f"{tag}: [pending check: {CHECKS_PENDING[check[0]]}] {e}")
-        mismatches = C.compare_verdicts(pr.run.expect, pr.lines)
+        mismatches = C.compare_verdicts(pr.expected, pr.lines)
         if mismatches:
-            print(f"{tag} verdicts:\n{C.verdict_table(pr.lines, pr.run.expect)}")
+            print(f"{tag} verdicts ({'with' if pr.control else 'without'} the outside control):\n"
+                  f"{C.verdict_table(pr.lines, pr.expected)}")
             if name in VERDICT_PENDING:
                 pending.extend(f"{tag}: [verdict pending: {VERDICT_PENDING[name]}] {m}" for m in mismatches)
             else:
@@ -79,6 +80,7 @@ def test_catalog_matches_targets_file():
     for s in CATALOG:
         for run in s.runs:
             assert set(run.expect) == set(TARGETS), s.name
+            assert set(run.expected(False)) == set(TARGETS), s.name
             for kind, *_ in run.checks:
                 assert kind in C.CHECKS, (s.name, kind)
         for _, action, _ in s.timeline:
@@ -87,3 +89,22 @@ def test_catalog_matches_targets_file():
             assert callable(getattr(Censor, action, None)), (s.name, action)
     for name in {**VERDICT_PENDING}:
         assert name in BY_NAME, f"VERDICT_PENDING names unknown scenario {name}"
+
+
+def test_twins_are_paired_and_never_blocked():
+    """Every censored case has its innocent twin in the catalog; the twin's expectations, with and
+    without the outside control, never say blocked nor confirmed (no root needed)."""
+    from tests.lab.scenarios import OK, TWINS
+
+    assert len(TWINS) >= 8
+    for censored, twin in TWINS.items():
+        assert censored in BY_NAME and twin in BY_NAME, (censored, twin)
+        for run in BY_NAME[twin].runs:
+            for control in (True, False):
+                for target, exp in run.expected(control).items():
+                    if dict(exp) == dict(OK):
+                        continue
+                    st = exp.get("status")
+                    statuses = st if isinstance(st, tuple) else (st,)
+                    assert "blocked" not in statuses, (twin, target, control)
+                    assert exp.get("confirmed") is False, (twin, target, control)
