@@ -239,7 +239,13 @@ class Censor:
         """Reset connections to the IPs in the middle of the response: once the server has sent
         ``after`` bytes on a connection (conntrack byte counters, ``-m connbytes``), the vantage's
         next segment (an ACK of the body) is answered with a RST by the censor. The 16 KiB page
-        needs more than TCP's initial window, so the body can never complete."""
+        needs more than TCP's initial window, so the body can never complete. The sites' nginx
+        is restarted with 4 KiB TLS records (``ssl_buffer_size 4k``, as CDNs tune it): with
+        nginx's default 16 KiB records the response headers would share one record with the whole
+        body and the cut would fall before the status line could be read."""
+        for key in sites:
+            self.lab.stop_site(key)
+            self.lab.start_site(key, extra="        ssl_buffer_size 4k;\n")
         for ip in self._ips(sites, ips):
             self._ipt("-A", "FORWARD", "-i", self.lab.if_cv, "-d", ip, "-p", "tcp",
                       "-m", "connbytes", "--connbytes", f"{after}:", "--connbytes-dir", "reply",

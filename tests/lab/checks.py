@@ -148,8 +148,11 @@ def c_dns_authentic(line: Line, target: str, resolver: str | None = None) -> str
 
 
 def c_dns_nxdomain(line: Line, target: str, resolver: str | None = None) -> str | None:
+    """Every answered A query said NXDOMAIN (at least one did). A timed-out attempt is set aside: it
+    says nothing about the name (a loaded machine loses a UDP answer now and then)."""
     attempts = _dns_a(line, resolver)
-    if attempts and all(a.get("rcode") == "NXDOMAIN" or a.get("failure") == "dns_nxdomain_error" for a in attempts):
+    answered = [a for a in attempts if a.get("failure") != "generic_timeout_error"]
+    if answered and all(a.get("rcode") == "NXDOMAIN" or a.get("failure") == "dns_nxdomain_error" for a in answered):
         return None
     return f"not NXDOMAIN: dns[{_fmt_attempts(attempts, 'resolver', 'rcode', 'answers', 'failure')}]"
 

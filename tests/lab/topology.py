@@ -503,10 +503,11 @@ http {{
 """)
         return conf
 
-    def start_site(self, key: str, *, locations: str | None = None, cert: str | None = None) -> Proc:
+    def start_site(self, key: str, *, locations: str | None = None, cert: str | None = None,
+                   extra: str = "") -> Proc:
         """The site's nginx. ``locations`` replaces its ``location`` blocks (e.g. a redirect) and
         ``cert`` names another certificate of the PKI directory (``selfsigned``): the site itself
-        misbehaving, which ``restore()`` undoes."""
+        misbehaving, which ``restore()`` undoes; ``extra`` adds server directives."""
         site = SITE_BY_KEY[key]
         listen = "".join(f"        listen {ip}:80 default_server;\n        listen {ip}:443 ssl default_server;\n"
                          for ip in site.ips)
@@ -514,10 +515,10 @@ http {{
                if cert else "")
         servers = f"""    server {{
 {listen}        server_name _;
-{tls}        root {self.workdir}/www/{key};
+{tls}{extra}        root {self.workdir}/www/{key};
         {locations or 'location / { try_files /index.html =404; }'}
     }}"""
-        if locations or cert:
+        if locations or cert or extra:
             self.altered_sites.add(key)
         conf = self._nginx_conf(key, servers)
         wanted = [f"tcp:{ip}:{port}" for ip in site.ips for port in (80, 443)]
