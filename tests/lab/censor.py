@@ -254,21 +254,21 @@ class Censor:
     def sni_throttle(self, patterns=(), rate: str = "64kbit") -> None:
         """Throttle only the TLS flows whose ClientHello names a pattern: the ClientHello is
         string-matched and its connection marked (CONNMARK); the server's packets of marked
-        connections get the mark back and tc htb (``fw`` filter) shapes them on the censor's
+        connections are put in a tc htb class (iptables CLASSIFY) that shapes them on the censor's
         vantage-facing interface. Other SNIs to the same IP, and plain HTTP, are not shaped."""
         dev = self.lab.if_cv
         for p in patterns:
             self._ipt("-A", "FORWARD", "-i", dev, "-p", "tcp", "--dport", "443", "-m", "string", "--algo", "bm",
                       "--string", p, "-j", "CONNMARK", "--set-mark", "0x20", table="mangle")
-        self._ipt("-A", "FORWARD", "-i", self.lab.if_ci, "-m", "connmark", "--mark", "0x20",
-                  "-j", "MARK", "--set-mark", "0x20", table="mangle")
+        # htb puts a packet whose priority names one of its classes straight into it (CLASSIFY); no tc
+        # filter is needed (this kernel has neither cls_fw nor u32's mark match)
+        self._ipt("-A", "POSTROUTING", "-o", dev, "-m", "connmark", "--mark", "0x20",
+                  "-j", "CLASSIFY", "--set-class", "1:20", table="mangle")
         tc = lambda *a: self.lab.sh("censor", "tc", *a)
         tc("qdisc", "replace", "dev", dev, "root", "handle", "1:", "htb", "default", "10", "r2q", "100000")
         tc("class", "replace", "dev", dev, "parent", "1:", "classid", "1:10", "htb", "rate", "10gbit")
         tc("class", "replace", "dev", dev, "parent", "1:", "classid", "1:20", "htb", "rate", rate, "ceil", rate,
            "burst", "4k", "cburst", "4k", "quantum", "1514")
-        tc("filter", "add", "dev", dev, "parent", "1:", "protocol", "ip", "prio", "1", "handle", "0x20", "fw",
-           "flowid", "1:20")
 
     def foreign_blockpage(self, sites=(), ips=(), page: str = T.FOREIGN_BLOCKPAGE) -> None:
         """Another country's ISP blockpage: tcp/80 to the IPs is DNATed to a server on the censor
