@@ -145,12 +145,11 @@ def missing_binaries() -> list[str]:
 
 @functools.cache
 def helper_available() -> bool:
-    """The probe under test has the test helper (module probe.control). Feature-detected, so the
-    lab works before and after the helper lands."""
-    code = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('probe.control') else 1)"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
-                          timeout=60).returncode == 0
+    """The probe under test has the test helper (module probe.control, command ``helper``).
+    Feature-detected, so the lab works before and after the helper lands. Asked of the CLI itself:
+    a bare ``find_spec('probe.control')`` can be answered by another checkout's editable install
+    (setuptools' editable finder maps ``probe.*`` submodules to its own tree)."""
+    return bool(probe_help("helper"))
 
 
 @functools.cache
