@@ -88,6 +88,7 @@ def cmd_up(args) -> int:
   enter the vantage:   ip netns exec {lab.vantage} bash
   try:                 ip netns exec {lab.vantage} curl --cacert {lab.ca_pem} https://www.facebook.lab/
   censor's rules:      ip netns exec {lab.censor} nft list ruleset
+  outside control:     {lab.control_url or 'none (the probe under test has no `helper` command)'}
   apply a scenario:    python -m tests.lab scenario dns_hijack [--no-probe]
   run the probe:       python -m tests.lab run
   probe by hand:       {' '.join(probe_command(lab, Path('/tmp/lab-results')))}

@@ -158,7 +158,7 @@ def probe_help(*command: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REACHPROBE_")}
     env["PYTHONPATH"] = str(REPO)
     p = subprocess.run([*probe_cli(), *command, "--help"], cwd=REPO, env=env, capture_output=True, text=True,
-                       timeout=60)
+                       timeout=60, check=False)
     return p.stdout if p.returncode == 0 else ""
 
 

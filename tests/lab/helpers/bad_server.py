@@ -59,7 +59,7 @@ async def serve(args) -> None:
                 writer.write(body[i:i + args.chunk])
                 await writer.drain()
             writer.close()
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 ssl.SSLError):
             writer.transport.abort()
 
