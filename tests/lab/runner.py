@@ -37,7 +37,7 @@ def control_args(lab: T.Lab) -> tuple[str, ...]:
     """``--control URL`` when the lab's helper runs and the probe's ``run`` takes --control
     (feature-detected: before both land, runs go without the outside control)."""
     url = lab.control_url
-    if url is None or "--control" not in T.probe_help("run"):
+    if url is None or not T.has_option(T.probe_help("run"), "--control"):
         return ()
     return ("--control", url)
 

@@ -128,3 +128,12 @@ def test_twins_are_paired_and_never_blocked():
                     statuses = st if isinstance(st, tuple) else (st,)
                     assert "blocked" not in statuses, (twin, target, control)
                     assert exp.get("confirmed") is False, (twin, target, control)
+
+
+def test_option_detection_is_exact():
+    """--control is fed to the probe only when `run --help` lists --control itself (no root)."""
+    from tests.lab.topology import has_option
+
+    assert not has_option("  --control-sni TEXT  harmless SNI", "--control")
+    assert has_option("  --control-sni TEXT\n  --control URL  the test helper", "--control")
+    assert has_option("  --rate R/s  ...", "--rate")

@@ -23,6 +23,7 @@ import atexit
 import functools
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -150,6 +151,12 @@ def helper_available() -> bool:
     a bare ``find_spec('probe.control')`` can be answered by another checkout's editable install
     (setuptools' editable finder maps ``probe.*`` submodules to its own tree)."""
     return bool(probe_help("helper"))
+
+
+def has_option(help_text: str, option: str) -> bool:
+    """``option`` is one of the options a ``--help`` text lists (``--control`` is not
+    ``--control-sni``)."""
+    return re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", help_text) is not None
 
 
 @functools.cache
@@ -549,9 +556,9 @@ http {{
         cmd = [*probe_cli(), "helper", "--listen", f"{HELPER_IP}:{HELPER_PORT}",
                *(a for net in LAB_NETS_VIA_CENSOR for a in ("--allow-net", net)), "--resolver", RESOLVER_IP]
         helper_help = probe_help("helper")
-        if "--ca-bundle" in helper_help:
+        if has_option(helper_help, "--ca-bundle"):
             cmd += ["--ca-bundle", str(self.ca_pem)]
-        if "--rate" in helper_help and "--burst" in helper_help:
+        if has_option(helper_help, "--rate") and has_option(helper_help, "--burst"):
             # one lab probe, every target every run (timed scenarios: 5 runs in 35 s); the public
             # default (1/s) is for strangers on the internet
             cmd += ["--rate", "50/s", "--burst", "500"]
