@@ -34,6 +34,9 @@ VERDICT_PENDING: dict[str, str] = {
     "server_crash": "facebook-web: ok/tls although the body never completes; facebook-http: the "
                     "harmless-Host GET is answered 200 (the server crashes after its headers) so "
                     "http.host_rst confirms a Host filter that does not exist",
+    "sni_throttle": "load-dependent: the throttling rule compares with the canaries' rates, and on a "
+                    "loaded machine they are slow too, so the 64 kbit/s flow is sometimes called ok "
+                    "(the step check, an absolute rate floor, holds; see the throttling rework)",
     "slow_server": "a server trickling its own body is called blocked/http/throttled; needs the "
                    "control (slow from outside too) or the unshaped handshake",
     "redirect_blocked": "instagram-web: ok/tls (valid certificate) although the redirect into the "
