@@ -55,13 +55,14 @@ def _report_run(pr: ProbeRun, *, checks=True) -> bool:
     for p in pr.problems:
         print(f"   PROBLEM: {p}")
         ok = False
-    expected = pr.run.expect if pr.run else None
+    expected = pr.expected
+    print(f"   outside control: {'yes' if pr.control else 'no (expectations without control)'}")
     print(C.verdict_table(pr.lines, expected))
     if pr.run and checks:
         errors = C.check_steps(pr.run.checks, pr.lines)
         for e in errors:
             print(f"   STEP CHECK FAILED: {e}")
-        mism = C.compare_verdicts(pr.run.expect, pr.lines)
+        mism = C.compare_verdicts(pr.expected, pr.lines)
         for m in mism:
             print(f"   VERDICT MISMATCH: {m}")
         if not errors and not mism:
@@ -87,6 +88,7 @@ def cmd_up(args) -> int:
   enter the vantage:   ip netns exec {lab.vantage} bash
   try:                 ip netns exec {lab.vantage} curl --cacert {lab.ca_pem} https://www.facebook.lab/
   censor's rules:      ip netns exec {lab.censor} nft list ruleset
+  outside control:     {lab.control_url or 'none (the probe under test has no `helper` command)'}
   apply a scenario:    python -m tests.lab scenario dns_hijack [--no-probe]
   run the probe:       python -m tests.lab run
   probe by hand:       {' '.join(probe_command(lab, Path('/tmp/lab-results')))}

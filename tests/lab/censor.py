@@ -65,6 +65,7 @@ class Censor:
     set blackhole { type ipv4_addr; flags timeout; }
     set rst { type ipv4_addr; flags timeout; }
     set once { type ipv4_addr . inet_service; flags dynamic,timeout; }
+    set synrst { type ipv4_addr; flags timeout; }
     chain forward {
         type filter hook forward priority -10; policy accept;
         ip daddr @open accept
@@ -72,6 +73,7 @@ class Censor:
         ip daddr @blackhole drop
         ip saddr @blackhole drop
         ip daddr @rst tcp flags & psh == psh reject with tcp reset
+        ip daddr @synrst tcp flags & (syn | ack) == syn reject with tcp reset
         tcp flags & psh == psh ip daddr . tcp dport @once delete @once { ip daddr . tcp dport } reject with tcp reset
     }
 }
@@ -90,7 +92,7 @@ class Censor:
     def clear(self) -> None:
         """Lift every censorship rule (servers, resolver and links are not touched)."""
         self._nft("flush set ip censor open\nflush set ip censor blackhole\nflush set ip censor rst\n"
-                  "flush set ip censor once\n")
+                  "flush set ip censor once\nflush set ip censor synrst\n")
         for table in ("filter", "nat", "mangle"):
             self._ipt("-F", table=table)
         self.lab.sh("censor", "tc", "qdisc", "del", "dev", self.lab.if_cv, "root", check=False)
@@ -99,6 +101,8 @@ class Censor:
         self.lab.stop("liar")
         self.lab.stop("injector")
         self.lab.stop("slow-resolver")
+        self.lab.stop("nginx-mitm")
+        self.lab.stop("nginx-foreign-blockpage")
 
     # -- DNS ------------------------------------------------------------------------------------------
     def _restart_liar(self, intercept: str) -> None:
@@ -171,6 +175,13 @@ class Censor:
     def tcp_unrst(self, sites=(), ips=()) -> None:
         self._nft(f"delete element ip censor rst {{ {', '.join(self._ips(sites, ips))} }}\n")
 
+    def syn_rst(self, sites=(), ips=()) -> None:
+        """Answer every SYN to the IPs with a RST from the censor (nft ``reject with tcp reset``,
+        the address spoofed as the server's): the connect is refused, as if nothing listened. The
+        forged RST is made one hop from the vantage (TTL 64 on arrival) while the server's own
+        packets arrive with TTL WAN_TTL - 1."""
+        self._elements("synrst", self._ips(sites, ips), None)
+
     def rst_once(self, sites=(), ips=(), port: int = 443) -> None:
         """Reset only the first data segment to the IPs' ``port``, then let everything through (the
         set element deletes itself on its first match): a one-off glitch that a retry gets past."""
@@ -202,6 +213,82 @@ class Censor:
         for ip in self._ips(sites, ips):
             self._ipt("-A", "PREROUTING", "-i", self.lab.if_cv, "-p", "tcp", "-d", ip, "--dport", "80",
                       "-j", "DNAT", "--to-destination", f"{T.BLOCKPAGE_IP}:80", table="nat")
+
+    def tls_mitm(self, sites=(), ips=()) -> None:
+        """TLS interception: tcp/443 to the IPs is DNATed to the censor's own TLS server, which
+        presents a certificate for facebook's names issued by the censor's CA (not trusted by the
+        vantage; the PKI directory's ``mitm`` certificate)."""
+        d = self.lab.workdir / "www" / "mitm"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "index.html").write_text("<!doctype html><html><head><title>Security gateway</title></head>"
+                                      "<body>This connection is inspected.</body></html>\n")
+        ca = self.lab.ca_dir
+        self.lab.start_nginx("mitm", "censor", f"""    server {{
+        listen {T.MITM_IP}:443 ssl default_server;
+        server_name _;
+        ssl_certificate {ca}/mitm.pem;
+        ssl_certificate_key {ca}/mitm.key;
+        root {d};
+        location / {{ try_files /index.html =404; }}
+    }}""", [f"tcp:{T.MITM_IP}:443"])
+        for ip in self._ips(sites, ips):
+            self._ipt("-A", "PREROUTING", "-i", self.lab.if_cv, "-p", "tcp", "-d", ip, "--dport", "443",
+                      "-j", "DNAT", "--to-destination", f"{T.MITM_IP}:443", table="nat")
+
+    def midbody_rst(self, sites=(), ips=(), after: int = 4000) -> None:
+        """Reset connections to the IPs in the middle of the response: once the server has sent
+        ``after`` bytes on a connection (conntrack byte counters, ``-m connbytes``), the vantage's
+        next segment (an ACK of the body) is answered with a RST by the censor. The 16 KiB page
+        needs more than TCP's initial window, so the body can never complete. The sites' nginx
+        is restarted with 4 KiB TLS records (``ssl_buffer_size 4k``, as CDNs tune it): with
+        nginx's default 16 KiB records the response headers would share one record with the whole
+        body and the cut would fall before the status line could be read."""
+        for key in sites:
+            self.lab.stop_site(key)
+            self.lab.start_site(key, extra="        ssl_buffer_size 4k;\n")
+        for ip in self._ips(sites, ips):
+            self._ipt("-A", "FORWARD", "-i", self.lab.if_cv, "-d", ip, "-p", "tcp",
+                      "-m", "connbytes", "--connbytes", f"{after}:", "--connbytes-dir", "reply",
+                      "--connbytes-mode", "bytes", "-j", "REJECT", "--reject-with", "tcp-reset")
+
+    def sni_throttle(self, patterns=(), rate: str = "64kbit") -> None:
+        """Throttle only the TLS flows whose ClientHello names a pattern: the ClientHello is
+        string-matched and its connection marked (CONNMARK); the server's packets of marked
+        connections are put in a tc htb class (iptables CLASSIFY) that shapes them on the censor's
+        vantage-facing interface. Other SNIs to the same IP, and plain HTTP, are not shaped."""
+        dev = self.lab.if_cv
+        for p in patterns:
+            self._ipt("-A", "FORWARD", "-i", dev, "-p", "tcp", "--dport", "443", "-m", "string", "--algo", "bm",
+                      "--string", p, "-j", "CONNMARK", "--set-mark", "0x20", table="mangle")
+        # htb puts a packet whose priority names one of its classes straight into it (CLASSIFY); no tc
+        # filter is needed (this kernel has neither cls_fw nor u32's mark match)
+        self._ipt("-A", "POSTROUTING", "-o", dev, "-m", "connmark", "--mark", "0x20",
+                  "-j", "CLASSIFY", "--set-class", "1:20", table="mangle")
+        tc = lambda *a: self.lab.sh("censor", "tc", *a)
+        tc("qdisc", "replace", "dev", dev, "root", "handle", "1:", "htb", "default", "10", "r2q", "100000")
+        tc("class", "replace", "dev", dev, "parent", "1:", "classid", "1:10", "htb", "rate", "10gbit")
+        tc("class", "replace", "dev", dev, "parent", "1:", "classid", "1:20", "htb", "rate", rate, "ceil", rate,
+           "burst", "4k", "cburst", "4k", "quantum", "1514")
+
+    def foreign_blockpage(self, sites=(), ips=(), page: str = T.FOREIGN_BLOCKPAGE) -> None:
+        """Another country's ISP blockpage: tcp/80 to the IPs is DNATed to a server on the censor
+        that answers every request with ``page`` (200), read from Citizen Lab's collection in
+        ../shared when the action runs (never copied into the repository)."""
+        src = T.blockpage_file(page)
+        if not src.is_file():
+            raise T.LabError(f"blockpage not found: {src} (set REACHPROBE_SHARED)")
+        d = self.lab.workdir / "www" / "foreign-blockpage"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "index.html").write_bytes(src.read_bytes())
+        self.lab.start_nginx("foreign-blockpage", "censor", f"""    server {{
+        listen {T.FOREIGN_BLOCKPAGE_IP}:80 default_server;
+        server_name _;
+        root {d};
+        location / {{ try_files /index.html =404; }}
+    }}""", [f"tcp:{T.FOREIGN_BLOCKPAGE_IP}:80"])
+        for ip in self._ips(sites, ips):
+            self._ipt("-A", "PREROUTING", "-i", self.lab.if_cv, "-p", "tcp", "-d", ip, "--dport", "80",
+                      "-j", "DNAT", "--to-destination", f"{T.FOREIGN_BLOCKPAGE_IP}:80", table="nat")
 
     # -- bandwidth and loss ----------------------------------------------------------------------------
     def throttle(self, sites=(), ips=(), rate: str = "256kbit") -> None:
@@ -261,6 +348,58 @@ class Censor:
     def site_up(self, sites=()) -> None:
         for key in sites:
             self.lab.start_site(key)
+
+    def host_dead(self, sites=(), ips=()) -> None:
+        """The sites' host vanishes (no censorship): every packet to its IPs is dropped on the
+        internet side (nft set ``wan @dead`` in the internet namespace), so connects time out for
+        the vantage and for the outside control alike."""
+        self.lab.host_dead(self._ips(sites, ips))
+
+    def site_crash(self, sites=(), after: int = 4096) -> None:
+        """The sites' server answers 200 and dies after ``after`` body bytes: a RST from the server
+        itself (helpers/bad_server.py in place of nginx, valid certificate)."""
+        for key in sites:
+            self.lab.replace_site(key, self._bad_server(key, "--mode", "crash", "--crash-after", str(after)))
+
+    def site_trickle(self, sites=(), chunk: int = 1024, interval: float = 0.1) -> None:
+        """The sites' server is slow by itself: it sends the page ``chunk`` bytes every ``interval``
+        seconds (helpers/bad_server.py in place of nginx); the network is not shaped."""
+        for key in sites:
+            self.lab.replace_site(key, self._bad_server(key, "--mode", "trickle", "--chunk", str(chunk),
+                                                        "--interval", str(interval)))
+
+    def _bad_server(self, key: str, *mode: str) -> list[str]:
+        lab = self.lab
+        return lab.python_helper("bad_server.py") + [
+            *(a for ip in T.SITE_BY_KEY[key].ips for a in ("--ip", ip)),
+            "--page", str(lab.workdir / "www" / key / "index.html"),
+            "--cert", str(lab.ca_dir / "server.pem"), "--key", str(lab.ca_dir / "server.key"), *mode]
+
+    def site_cert(self, sites=(), cert: str = "selfsigned") -> None:
+        """The sites' own server presents another certificate of the PKI directory (``selfsigned``:
+        a self-signed certificate for facebook's names): the site misconfigured, no censor."""
+        for key in sites:
+            self.lab.stop_site(key)
+            self.lab.start_site(key, cert=cert)
+
+    def site_redirect(self, sites=(), to: str = "https://www.facebook.lab/") -> None:
+        """The sites answer every request with a 302 to ``to`` (site A sending its visitors to B)."""
+        for key in sites:
+            self.lab.stop_site(key)
+            self.lab.start_site(key, locations=f"location / {{ return 302 {to}; }}")
+
+    def site_forbidden(self, sites=()) -> None:
+        """The sites' own server answers 403 with its own "Access denied" page (no censor)."""
+        for key in sites:
+            d = self.lab.workdir / "www" / key
+            (d / "denied.html").write_text(
+                f"<!doctype html><html><head><title>Access denied | {T.PAGE_MARKER} {key}</title></head>"
+                f"<body><h1>Access denied</h1><p>You don't have permission to access this page on "
+                f"{key}. Reference #{key}-lab-403</p></body></html>\n")
+            self.lab.stop_site(key)
+            self.lab.start_site(key, locations="error_page 403 /denied.html;\n"
+                                               "        location = /denied.html { internal; }\n"
+                                               "        location / { return 403; }")
 
     def name_gone(self, sites=(), names=()) -> None:
         """The names disappear from the real resolver (real NXDOMAIN on the internet side)."""

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from probe.failures import DNS_NXDOMAIN
+from probe.failures import DNS_NXDOMAIN, GENERIC_TIMEOUT
 from tests.lab import topology as T
 from tests.lab.scenarios import TARGETS
 
@@ -149,8 +149,11 @@ def c_dns_authentic(line: Line, target: str, resolver: str | None = None) -> str
 
 
 def c_dns_nxdomain(line: Line, target: str, resolver: str | None = None) -> str | None:
+    """Every answered A query said NXDOMAIN (at least one did). A timed-out attempt is set aside: it
+    says nothing about the name (a loaded machine loses a UDP answer now and then)."""
     attempts = _dns_a(line, resolver)
-    if attempts and all(a.get("rcode") == "NXDOMAIN" or a.get("failure") == DNS_NXDOMAIN for a in attempts):
+    answered = [a for a in attempts if a.get("failure") != GENERIC_TIMEOUT]
+    if answered and all(a.get("rcode") == "NXDOMAIN" or a.get("failure") == DNS_NXDOMAIN for a in answered):
         return None
     return f"not NXDOMAIN: dns[{_fmt_attempts(attempts, 'resolver', 'rcode', 'answers', 'failure')}]"
 
@@ -283,6 +286,80 @@ def c_failed_then_ok(line: Line, target: str, failures: tuple[str, ...]) -> str 
             if a.get("failure") in failures and any(b.get("failure") is None for b in attempts[i + 1:]):
                 return None
     return f"no failure in {failures} followed by a successful retry"
+
+
+def c_tls_valid(line: Line, target: str) -> str | None:
+    """A handshake with the target's own name completed with a valid certificate."""
+    if _tls_reached(line):
+        return None
+    return f"no valid handshake: [{_fmt_attempts(_steps(line, 'tls'), 'ip', 'sni', 'failure', 'cert_issuer')}]"
+
+
+def c_tls_issuer(line: Line, target: str, issuer_part: str) -> str | None:
+    """The certificate presented for the target's name was issued by ``issuer_part`` (whose
+    certificate the probe was shown: the censor's, or the site's own)."""
+    if any(issuer_part in (a.get("cert_issuer") or "") for a in _steps(line, "tls")):
+        return None
+    return f"no certificate issued by {issuer_part!r}: [{_fmt_attempts(_steps(line, 'tls'), 'sni', 'failure', 'cert_issuer')}]"
+
+
+def c_http_cut(line: Line, target: str, failures: tuple[str, ...]) -> str | None:
+    """Every GET got its response headers (200) and then failed with one of ``failures`` before
+    the whole page arrived: a response cut mid-body."""
+    attempts = _steps(line, "http")
+    if not attempts:
+        return "no http attempt recorded"
+    bad = [a for a in attempts if a.get("status") != 200 or a.get("failure") not in failures
+           or (a.get("body_length") or 0) >= T.PAGE_BYTES]
+    if bad:
+        return (f"not all cut mid-body after a 200 with {failures}: "
+                f"[{_fmt_attempts(attempts, 'status', 'body_length', 'failure')}]")
+    return None
+
+
+def c_min_fetch_time(line: Line, target: str, rate_bytes_per_s: float, free_bytes: int) -> str | None:
+    """Every complete fetch of the page took at least as long as the configured rate allows: a
+    body of N bytes cannot arrive faster than (N - free_bytes) / rate (``free_bytes``: what may
+    pass before the limit bites, e.g. a token bucket's burst or the first chunk). An absolute,
+    physical bound: it holds however loaded the machine is."""
+    done = [a for a in _steps(line, "http") if a.get("failure") is None and a.get("status") == 200]
+    if not done:
+        return f"no complete fetch: [{_fmt_attempts(_steps(line, 'http'), 'status', 'failure')}]"
+    for a in done:
+        floor_ms = 1000 * max(0, (a.get("body_length") or 0) - free_bytes) / rate_bytes_per_s
+        if (a.get("duration_ms") or 0) < floor_ms:
+            return (f"{a.get('body_length')} bytes in {a.get('duration_ms')} ms: faster than the "
+                    f"{rate_bytes_per_s:g} B/s limit allows ({floor_ms:.0f} ms)")
+    return None
+
+
+def c_http_redirect_failed(line: Line, target: str, failures: tuple[str, ...]) -> str | None:
+    """Every GET was redirected (the target's own server answered) and the next hop failed."""
+    attempts = _steps(line, "http")
+    if not attempts:
+        return "no http attempt recorded"
+    bad = [a for a in attempts if not a.get("redirects") or a.get("failure") not in failures]
+    if bad:
+        return (f"not all redirected then failed with {failures}: "
+                f"[{_fmt_attempts(attempts, 'url', 'redirects', 'final_url', 'failure')}]")
+    return None
+
+
+def c_http_status(line: Line, target: str, status: int, title_part: str) -> str | None:
+    """A GET was answered with ``status`` and a page whose title contains ``title_part``."""
+    for a in _steps(line, "http"):
+        if a.get("status") == status and title_part in (a.get("title") or ""):
+            return None
+    return f"no {status} with title {title_part!r}: [{_fmt_attempts(_steps(line, 'http'), 'status', 'title', 'failure')}]"
+
+
+def c_http_fingerprint(line: Line, target: str, name_part: str) -> str | None:
+    """A fetched body matched a blockpage fingerprint whose name contains ``name_part``."""
+    for a in _steps(line, "http"):
+        if any(name_part in (f.get("name") or "") for f in a.get("fingerprints") or []):
+            return None
+    got = [f.get("name") for a in _steps(line, "http") for f in a.get("fingerprints") or []]
+    return f"no fingerprint named *{name_part}*: matched {got}, http[{_fmt_attempts(_steps(line, 'http'), 'status', 'title', 'failure')}]"
 
 
 CHECKS: dict[str, Callable[..., str | None]] = {

@@ -35,6 +35,9 @@ def lab_pki(tmp_path_factory):
     """One lab CA and server certificate for the whole session (each lab reuses them)."""
     d = tmp_path_factory.mktemp("lab-pki")
     T.make_pki(d)
+    # Ask the probe once per session whether it has the test helper (a CLI start: seconds on a
+    # loaded machine), here rather than inside the first lab's set-up.
+    T.helper_available()
     return d
 
 

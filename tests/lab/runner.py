@@ -12,9 +12,7 @@ own results directory so runs never mix.
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,16 +30,23 @@ DEFAULT_PROBE_ARGS = ("--vantage", "lab", "--quiet", "--timeout", "2", "--retrie
 PROBE_TIMEOUT = 120.0  # seconds for one whole probe run (a hung run is killed and reported)
 
 
-def probe_cli() -> list[str]:
-    env = os.environ.get("REACHPROBE_LAB_CLI")
-    return shlex.split(env) if env else [sys.executable, "-m", "probe"]
+probe_cli = T.probe_cli
+
+
+def control_args(lab: T.Lab) -> tuple[str, ...]:
+    """``--control URL`` when the lab's helper runs and the probe's ``run`` takes --control
+    (feature-detected: before both land, runs go without the outside control)."""
+    url = lab.control_url
+    if url is None or not T.has_option(T.probe_help("run"), "--control"):
+        return ()
+    return ("--control", url)
 
 
 def probe_command(lab: T.Lab, results_dir: Path, extra: tuple[str, ...] = ()) -> list[str]:
     # The lab targets file, never the shipped targets.yaml.
     return ["ip", "netns", "exec", lab.vantage, *probe_cli(), "run",
             "--targets", str(T.TARGETS_FILE), "--ca-bundle", str(lab.ca_pem),
-            "--results", str(results_dir), *DEFAULT_PROBE_ARGS, *extra]
+            "--results", str(results_dir), *DEFAULT_PROBE_ARGS, *control_args(lab), *extra]
 
 
 def probe_env(lab: T.Lab) -> dict[str, str]:
@@ -68,6 +73,16 @@ class ProbeRun:
     results_dir: Path
     lines: dict[str, Line] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def control(self) -> bool:
+        """The run had the outside control (the probe was given --control)."""
+        return "--control" in self.command
+
+    @property
+    def expected(self):
+        """The run's expected verdicts, with or without the outside control as it ran."""
+        return None if self.run is None else self.run.expected(self.control)
 
     @property
     def timing_error(self) -> str | None:

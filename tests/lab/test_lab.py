@@ -62,6 +62,33 @@ def test_stale_lab_of_dead_owner_is_swept(lab_pki, tmp_path):
         lab.down()
 
 
+def test_censor_rst_and_server_packets_differ_in_ttl(lab):
+    """The lab's TTL geometry (what makes a censor's RST tell-tale, DESIGN.md): what the censor
+    forges arrives with TTL 64 (one hop), the server's own packets, RSTs included, with WAN_TTL - 1
+    (several hops). Raw SYNs from the vantage with scapy, answers read off the wire."""
+    lab.censor_ctl.syn_rst(sites=["facebook"])
+    censor_rst = _syn(lab, T.site_ip("facebook"))
+    server_synack = _syn(lab, T.site_ip("twitter"))
+    lab.restore()
+    lab.censor_ctl.site_down(sites=["facebook"])
+    server_rst = _syn(lab, T.site_ip("facebook"))
+    assert censor_rst == ("RA", 64), censor_rst
+    assert server_synack == ("SA", T.WAN_TTL - 1), server_synack
+    assert server_rst == ("RA", T.WAN_TTL - 1), server_rst
+
+
+def _syn(lab: T.Lab, ip: str) -> tuple[str, int]:
+    """(TCP flags, IP TTL) of the answer to one SYN to ip:443 sent from the vantage."""
+    code = (
+        "from scapy.all import IP, TCP, conf, sr1\n"
+        "conf.verb = 0\n"
+        f"a = sr1(IP(dst={ip!r}) / TCP(sport=40001, dport=443, flags='S'), timeout=10, retry=2)\n"
+        "print(a[TCP].flags, a[IP].ttl)\n"
+    )
+    flags, ttl = lab.sh("vantage", sys.executable, "-c", code, timeout=60).stdout.split()
+    return flags, int(ttl)
+
+
 def _get(lab: T.Lab, url: str) -> str:
     """GET from inside the vantage (stdlib only: no curl needed), body even for an HTTP error."""
     code = (

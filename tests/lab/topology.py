@@ -20,9 +20,12 @@ process (``python -m tests.lab down``) and stale labs of dead owners are swept.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
+import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -46,8 +49,19 @@ def shared_dir() -> Path:
     return Path(env) if env else REPO.parent / "shared"
 
 
-def blockpage_file() -> Path:
-    return shared_dir() / "data" / "fingerprints" / "citizenlab" / "blockpage_html" / "nat_ir.html"
+def blockpage_file(name: str = "nat_ir.html") -> Path:
+    return shared_dir() / "data" / "fingerprints" / "citizenlab" / "blockpage_html" / name
+
+
+def fingerprints_dir() -> Path:
+    """OONI's blocking-fingerprint CSVs (what the probe's --fingerprints takes)."""
+    return shared_dir() / "data" / "fingerprints"
+
+
+def probe_cli() -> list[str]:
+    """The probe's command line (``REACHPROBE_LAB_CLI`` overrides ``python -m probe``)."""
+    env = os.environ.get("REACHPROBE_LAB_CLI")
+    return shlex.split(env) if env else [sys.executable, "-m", "probe"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -66,6 +80,19 @@ INJECTED_IP = "10.10.34.36"  # what the on-path injector forges (also an Iranian
 BOGON_IP = "127.0.0.2"
 LIAR_IP = "10.10.53.53"  # the censor's lying resolver (udp/tcp 53 is DNATed to it)
 DOMESTIC_IP = "10.10.35.10"  # domestic canary, inside the country (on the censor side)
+MITM_IP = "10.10.36.36"  # the censor's TLS interception server (forged certificates), on the censor
+FOREIGN_BLOCKPAGE_IP = "10.10.37.37"  # another country's ISP blockpage server, on the censor
+# A real non-Iranian ISP blockpage from Citizen Lab's collection (Russia, Akado: the RKN text),
+# read from ../shared when the scenario runs; OONI's fingerprints cl.isp_ru_akado_block_1 and
+# cp.b_nat_ru_rkn_body match it.
+FOREIGN_BLOCKPAGE = "isp_ru_akado_block.html"
+HELPER_IP = "198.18.7.7"  # the outside control (`reachprobe helper`), on the internet side
+HELPER_PORT = 8780
+# Servers sit several routers away on the real internet; the lab's internet namespace is one hop
+# behind the censor, so its outgoing packets leave with this TTL (nft `ip ttl set`): they reach
+# the vantage with WAN_TTL - 1 (55), while what the censor forges arrives with 64. That TTL gap is
+# the signature of an injected RST (DESIGN.md) and must exist for the lab to be realistic.
+WAN_TTL = 56
 LAB_NETS_VIA_CENSOR = ("198.18.0.0/15", "10.10.0.0/16")
 LAB_SERVER_NETS = ("198.18.0.0/15", "10.10.35.0/24")  # where the lab's real servers are (not the blockpage)
 
@@ -118,6 +145,31 @@ class LabError(RuntimeError):
 
 def missing_binaries() -> list[str]:
     return [b for b in REQUIRED_BINARIES if shutil.which(b) is None]
+
+
+@functools.cache
+def helper_available() -> bool:
+    """The probe under test has the test helper (module probe.control, command ``helper``).
+    Feature-detected, so the lab works before and after the helper lands. Asked of the CLI itself:
+    a bare ``find_spec('probe.control')`` can be answered by another checkout's editable install
+    (setuptools' editable finder maps ``probe.*`` submodules to its own tree)."""
+    return bool(probe_help("helper"))
+
+
+def has_option(help_text: str, option: str) -> bool:
+    """``option`` is one of the options a ``--help`` text lists (``--control`` is not
+    ``--control-sni``)."""
+    return re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", help_text) is not None
+
+
+@functools.cache
+def probe_help(*command: str) -> str:
+    """``<probe> COMMAND --help`` (empty if the command does not exist)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REACHPROBE_")}
+    env["PYTHONPATH"] = str(REPO)
+    p = subprocess.run([*probe_cli(), *command, "--help"], cwd=REPO, env=env, capture_output=True, text=True,
+                       timeout=60, check=False)
+    return p.stdout if p.returncode == 0 else ""
 
 
 def _run(cmd: list[str], *, check: bool = True, timeout: float = 15, input: str | None = None
@@ -192,6 +244,8 @@ class Lab:
         self.manual = False  # brought up by hand (python -m tests.lab up): never swept as stale
         self.is_up = False
         self.removed_names: set[str] = set()  # names taken out of the real resolver (name_gone)
+        self.altered_sites: set[str] = set()  # sites serving something else than their page (restore())
+        self.dead_hosts: set[str] = set()  # IPs in the internet side's @dead set
         self.created: list[str] = []  # namespaces this lab created (down() deletes only these)
         self._censor = None
 
@@ -226,7 +280,8 @@ class Lab:
         return _run(["ip", "netns", "exec", ns, *cmd], check=check, timeout=timeout, input=input)
 
     def spawn(self, name: str, role: str, cmd: list[str], *, wait_listen: list[str] | None = None,
-              wait_line: str | None = None, timeout: float = 10) -> Proc:
+              wait_line: str | None = None, timeout: float = 10, env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> Proc:
         """Start a long-running server inside a namespace and wait until it is ready: listening on
         every ``proto:addr:port`` of ``wait_listen``, or having printed ``wait_line``."""
         if name in self.procs and _pid_alive(self.procs[name].pid):
@@ -237,7 +292,8 @@ class Lab:
         with open(log, "ab") as logf:
             # `ip netns exec` execs the command: the Popen pid is the server's own pid.
             popen = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], stdin=subprocess.DEVNULL,
-                                     stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+                                     stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+                                     env=env, cwd=cwd)
         proc = Proc(name, ns, popen.pid, cmd, str(log), popen)
         self.procs[name] = proc
         self._save_state()
@@ -304,6 +360,8 @@ class Lab:
                 self.start_site(site.key)
             self.start_blockpage()
             self.censor_ctl.install_base()
+            if helper_available():
+                self.start_helper()
         except BaseException:
             self.down()
             raise
@@ -330,7 +388,8 @@ class Lab:
                 f"addr add {CENSOR_V_IP}/24 dev {self.if_cv}", f"link set {self.if_cv} up",
                 f"addr add {CENSOR_I_IP}/30 dev {self.if_ci}", f"link set {self.if_ci} up",
                 *[f"addr add {ip}/32 dev lo" for ip in BLOCKPAGE_IPS], f"addr add {LIAR_IP}/32 dev lo",
-                f"addr add {DOMESTIC_IP}/32 dev lo",
+                f"addr add {DOMESTIC_IP}/32 dev lo", f"addr add {MITM_IP}/32 dev lo",
+                f"addr add {FOREIGN_BLOCKPAGE_IP}/32 dev lo",
                 f"route add 198.18.0.0/15 via {INTERNET_IP} dev {self.if_ci}",
             ],
             self.internet: [f"addr add {INTERNET_IP}/30 dev {self.if_i}", f"link set {self.if_i} up",
@@ -341,6 +400,7 @@ class Lab:
         for ns, cmds in batch.items():
             _run(["ip", "-n", ns, "-batch", "-"], input="\n".join(cmds) + "\n")
         self.sh(self.censor, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+        self._install_wan()
         self.assert_no_route_out()
         netns_etc = Path("/etc/netns") / self.vantage
         for attempt in range(3):  # another lab's down() may rmdir an empty /etc/netns meanwhile
@@ -354,9 +414,32 @@ class Lab:
                 if attempt == 2:
                     raise
 
+    def _install_wan(self) -> None:
+        """The internet namespace's own table (no censorship here): the TTL distance of the far
+        internet, and the ``@dead`` set (hosts that vanished: every packet to them is dropped on
+        the internet side, for the vantage and the outside control alike)."""
+        self.sh("internet", "nft", "-f", "-", input=f"""table ip wan {{
+    set dead {{ type ipv4_addr; }}
+    chain input {{
+        type filter hook input priority -10; policy accept;
+        ip daddr @dead drop
+    }}
+    chain output {{
+        type filter hook output priority -150; policy accept;
+        ip saddr @dead drop
+        oifname "{self.if_i}" ip ttl set {WAN_TTL}
+    }}
+}}
+""")
+
+    def host_dead(self, ips: list[str]) -> None:
+        self.sh("internet", "nft", f"add element ip wan dead {{ {', '.join(ips)} }}")
+        self.dead_hosts.update(ips)
+        self._save_state()
+
     @staticmethod
     def _internet_ips() -> list[str]:
-        ips = [RESOLVER_IP, PUBLIC_RESOLVER_IP, SLOW_RESOLVER_IP]
+        ips = [RESOLVER_IP, PUBLIC_RESOLVER_IP, SLOW_RESOLVER_IP, HELPER_IP]
         for s in SITES:
             if s.ns_role == "internet":
                 ips.extend(s.ips)
@@ -436,15 +519,23 @@ http {{
 """)
         return conf
 
-    def start_site(self, key: str) -> Proc:
+    def start_site(self, key: str, *, locations: str | None = None, cert: str | None = None,
+                   extra: str = "") -> Proc:
+        """The site's nginx. ``locations`` replaces its ``location`` blocks (e.g. a redirect) and
+        ``cert`` names another certificate of the PKI directory (``selfsigned``): the site itself
+        misbehaving, which ``restore()`` undoes; ``extra`` adds server directives."""
         site = SITE_BY_KEY[key]
         listen = "".join(f"        listen {ip}:80 default_server;\n        listen {ip}:443 ssl default_server;\n"
                          for ip in site.ips)
+        tls = (f"        ssl_certificate {self.ca_dir}/{cert}.pem;\n        ssl_certificate_key {self.ca_dir}/{cert}.key;\n"
+               if cert else "")
         servers = f"""    server {{
 {listen}        server_name _;
-        root {self.workdir}/www/{key};
-        location / {{ try_files /index.html =404; }}
+{tls}{extra}        root {self.workdir}/www/{key};
+        {locations or 'location / { try_files /index.html =404; }'}
     }}"""
+        if locations or cert or extra:
+            self.altered_sites.add(key)
         conf = self._nginx_conf(key, servers)
         wanted = [f"tcp:{ip}:{port}" for ip in site.ips for port in (80, 443)]
         return self.spawn(f"nginx-{key}", site.ns_role, ["nginx", "-e", str(self.workdir / "logs" / f"nginx-{key}.err"),
@@ -452,6 +543,44 @@ http {{
 
     def stop_site(self, key: str) -> None:
         self.stop(f"nginx-{key}")
+
+    def replace_site(self, key: str, cmd: list[str]) -> Proc:
+        """Stop the site's nginx and serve its addresses with another server (``cmd``, run in the
+        site's namespace, listening on :80 and :443 of every site IP); ``restore()`` undoes it."""
+        site = SITE_BY_KEY[key]
+        self.stop_site(key)
+        self.altered_sites.add(key)
+        return self.spawn(f"alt-{key}", site.ns_role, cmd,
+                          wait_listen=[f"tcp:{ip}:{port}" for ip in site.ips for port in (80, 443)])
+
+    def start_nginx(self, name: str, role: str, servers: str, wanted: list[str]) -> Proc:
+        """An extra nginx (the censor's MITM server, a foreign blockpage) under ``name``."""
+        conf = self._nginx_conf(name, servers)
+        return self.spawn(f"nginx-{name}", role, ["nginx", "-e", str(self.workdir / "logs" / f"nginx-{name}.err"),
+                                                 "-c", str(conf)], wait_listen=wanted)
+
+    def start_helper(self) -> Proc:
+        """The outside control: `reachprobe helper` on the internet side, beside the servers. It
+        resolves with the lab's real resolver (its queries never cross the censor) and may fetch
+        only the lab's networks."""
+        cmd = [*probe_cli(), "helper", "--listen", f"{HELPER_IP}:{HELPER_PORT}",
+               *(a for net in LAB_NETS_VIA_CENSOR for a in ("--allow-net", net)), "--resolver", RESOLVER_IP]
+        helper_help = probe_help("helper")
+        if has_option(helper_help, "--ca-bundle"):
+            cmd += ["--ca-bundle", str(self.ca_pem)]
+        if has_option(helper_help, "--rate") and has_option(helper_help, "--burst"):
+            # one lab probe, every target every run (timed scenarios: 5 runs in 35 s); the public
+            # default (1/s) is for strangers on the internet
+            cmd += ["--rate", "50/s", "--burst", "500"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REACHPROBE_")}
+        env["PYTHONPATH"] = str(REPO)
+        return self.spawn("helper", "internet", cmd, wait_listen=[f"tcp:{HELPER_IP}:{HELPER_PORT}"], timeout=30,
+                          env=env, cwd=REPO)
+
+    @property
+    def control_url(self) -> str | None:
+        """The helper's URL while it runs (what the probe gets with --control)."""
+        return f"http://{HELPER_IP}:{HELPER_PORT}/" if self.running("helper") else None
 
     def start_blockpage(self) -> Proc:
         listen = "".join(f"        listen {ip}:80 default_server;\n" for ip in BLOCKPAGE_IPS)
@@ -549,6 +678,7 @@ http {{
             "namespaces": list(self.namespaces), "created": self.created, "is_up": self.is_up,
             "manual": self.manual,
             "removed_names": sorted(self.removed_names),
+            "altered_sites": sorted(self.altered_sites), "dead_hosts": sorted(self.dead_hosts),
             "procs": [p.to_json() for p in self.procs.values()],
         }
         tmp = self.state_file.with_suffix(".tmp")
@@ -565,6 +695,8 @@ http {{
         lab.created = list(st["created"] if "created" in st else st.get("namespaces", ()))
         lab.is_up = st["is_up"]
         lab.removed_names = set(st.get("removed_names", ()))
+        lab.altered_sites = set(st.get("altered_sites", ()))
+        lab.dead_hosts = set(st.get("dead_hosts", ()))
         for p in st["procs"]:
             lab.procs[p["name"]] = Proc(p["name"], p["ns"], p["pid"], p["cmd"], p["log"])
         return lab
@@ -583,6 +715,13 @@ http {{
             self.removed_names.clear()
             self.stop_resolver()
             self.start_resolver()
+        if self.dead_hosts:
+            self.sh("internet", "nft", "flush set ip wan dead")
+            self.dead_hosts.clear()
+        for key in sorted(self.altered_sites):
+            self.stop(f"alt-{key}")
+            self.stop_site(key)
+        self.altered_sites.clear()
         for site in SITES:
             if not self.running(f"nginx-{site.key}"):
                 self.start_site(site.key)
@@ -667,10 +806,41 @@ def sweep_stale() -> list[str]:
 
 def make_pki(d: Path) -> None:
     d = Path(d)
-    if (d / "server.pem").is_file() and (d / "ca.pem").is_file():
-        return
+    if not ((d / "server.pem").is_file() and (d / "ca.pem").is_file()):
+        _make_lab_ca(d)
+    _make_bad_certs(d)
+
+
+def _ossl(*a: str) -> None:
+    _run(["openssl", *a], timeout=30)
+
+
+def _make_bad_certs(d: Path) -> None:
+    """Certificates the vantage must NOT accept, for facebook's names:
+
+    - ``mitm``: issued by the censor's own CA (``mitm-ca``, "ISP Security Gateway CA"), which the
+      vantage does not trust: what a TLS-intercepting censor presents;
+    - ``selfsigned``: the site's own self-signed certificate (a misconfigured server)."""
+    sans = ",".join(f"DNS:{n}" for n in SITE_BY_KEY["facebook"].names)
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    if not (d / "mitm.pem").is_file():
+        _ossl("req", "-x509", *ec, "-keyout", str(d / "mitm-ca.key"), "-out", str(d / "mitm-ca.pem"),
+              "-days", "30", "-subj", "/O=ISP Security Gateway/CN=ISP Security Gateway CA",
+              "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        ext = d / "mitm.ext"
+        ext.write_text(f"subjectAltName={sans}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+        _ossl("req", *ec, "-keyout", str(d / "mitm.key"), "-out", str(d / "mitm.csr"), "-subj", "/CN=www.facebook.lab")
+        _ossl("x509", "-req", "-in", str(d / "mitm.csr"), "-CA", str(d / "mitm-ca.pem"), "-CAkey",
+              str(d / "mitm-ca.key"), "-CAcreateserial", "-out", str(d / "mitm.pem"), "-days", "30",
+              "-extfile", str(ext))
+    if not (d / "selfsigned.pem").is_file():
+        _ossl("req", "-x509", *ec, "-keyout", str(d / "selfsigned.key"), "-out", str(d / "selfsigned.pem"),
+              "-days", "30", "-subj", "/CN=www.facebook.lab", "-addext", f"subjectAltName={sans}")
+
+
+def _make_lab_ca(d: Path) -> None:
     d.mkdir(parents=True, exist_ok=True)
-    ossl = lambda *a: _run(["openssl", *a], timeout=30)
+    ossl = _ossl
     ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
          "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "30",
          "-subj", "/CN=reachprobe lab CA", "-addext", "basicConstraints=critical,CA:TRUE",
