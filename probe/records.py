@@ -120,6 +120,9 @@ class HTTPAttempt(_Record):
     control: bool = False
     host_header: str | None = None
     error_detail: str | None = None
+    # The redirect hop whose request failed (a redirect was answered, the next hop was not): where a person
+    # following the chain is stopped. None when the URL's own request failed, or nothing failed.
+    failed_url: str | None = None
 
 
 @dataclass(slots=True)

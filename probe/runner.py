@@ -312,8 +312,11 @@ class Runner:
     # -- judging -----------------------------------------------------------------------------
     def judge(self, results: list[TargetResult]) -> RunContext:
         """Controls from the whole run (canaries, addresses that reset any SNI), then a verdict each."""
+        # The targets file's own names are known to exist: NXDOMAIN at every resolver for one of them is
+        # not "site down" (a censor intercepting all DNS says exactly that).
+        known = frozenset(n.lower().rstrip(".") for r in results if not r.target.is_canary for n in r.target.dns_names)
         ctx = run_context([(r.target, r.steps) for r in results], fingerprints=self.cfg.fingerprints,
-                          bogon_exempt=tuple(self.cfg.bogon_exempt))
+                          bogon_exempt=tuple(self.cfg.bogon_exempt), known_existing_names=known)
         for r in results:
             r.verdict = classify(r.target, r.steps, ctx)
         return ctx

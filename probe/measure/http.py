@@ -106,6 +106,7 @@ async def fetch(
 async def _follow(client, url, rec, body, started, max_redirects, max_body, host_header=None) -> None:
     request = client.build_request("GET", url, headers={"Host": host_header} if host_header else None)
     for hop in range(max_redirects + 1):
+        rec.failed_url = str(request.url) if hop else None  # cleared below once this hop's page is complete
         response = await client.send(request, stream=True)
         try:
             rec.final_url = str(response.url)
@@ -117,10 +118,12 @@ async def _follow(client, url, rec, body, started, max_redirects, max_body, host
                 rec.redirects.append(HTTPRedirect(url=str(response.url), status=response.status_code))
                 if hop == max_redirects:
                     rec.failure = HTTP_TOO_MANY_REDIRECTS
+                    rec.failed_url = None
                     return
                 request = response.next_request
                 continue
             await _read_body(response, rec, body, max_body)
+            rec.failed_url = None
             return
         finally:
             await response.aclose()

@@ -41,7 +41,9 @@ DECISION_ORDER: tuple[tuple[str, str], ...] = (
     ("nxdomain_rewritten",
      "the control says the name does not exist while a local resolver answered → `down.nxdomain_rewritten`"),
     ("reached",
-     "**reached** (a valid certificate for the name, or an HTTP answer with no blockpage fingerprint): "
+     "**reached**: what a person would get decides: when the URL was fetched, its fetch through the whole "
+     "redirect chain, complete and with no blockpage fingerprint (a valid certificate proves the hop's "
+     "authenticity, not the URL's reachability); when no fetch was made, a valid certificate for the name: "
      "every fetch ≥5× slower than the slowest canary, bandwidth-shaped (see Throttling) → "
      "`http.throttled`; a `strong`/`good` timeout finding set aside by the loss control → "
      "`flaky.lossy_path`; a failed step that succeeded on retry → `flaky.retry_succeeded` "
@@ -49,9 +51,10 @@ DECISION_ORDER: tuple[tuple[str, str], ...] = (
     ("down",
      "a `down` finding → `down.*`"),
     ("elimination",
-     "a `weak` finding → `blocked`, only when canaries were measured and at most half failed, and never "
-     "for a canary itself (else `inconclusive.no_controls`, `inconclusive.degraded_vantage`, "
-     "`inconclusive.canary_failed`)"),
+     "a `weak` finding (evidence by elimination) → never `blocked`: `inconclusive.needs_control` (a dead, slow "
+     "or crashing server looks the same from one vantage; with the outside control the same evidence is "
+     "`good` and decided above), or `inconclusive.no_controls`, `inconclusive.degraded_vantage`, "
+     "`inconclusive.canary_failed`"),
     ("lossy",
      "a timeout finding set aside by the loss control → `flaky.lossy_path`"),
     ("inconclusive",
@@ -118,6 +121,10 @@ def classify(target: Target, steps: Steps, ctx: RunContext | None = None,
     # -- reached
     if reached:
         thr = None if health.all_failed else throttle(ev)
+        if thr is not None and thr.grade == "weak":
+            return verdict(RULES["inconclusive.needs_control"], 0.3,
+                           f"{thr.reason}: throttling and a slow server look the same without the outside control",
+                           layer=thr.layer, method=thr.method)
         if thr is not None:
             return thr.verdict()
         decisive = [f for f in lost if f.grade in ("strong", "good")]  # weak findings never beat reaching
@@ -152,7 +159,15 @@ def classify(target: Target, steps: Steps, ctx: RunContext | None = None,
             return verdict(RULES["inconclusive.degraded_vantage"], 0.3,
                            f"{top.reason}; but {health.total - health.ok}/{health.total} canaries failed too",
                            layer=top.layer, method=top.method)
-        return top.verdict()
+        # Elimination never accuses: a dead, slow or crashing server leaves the same traces from here.
+        if ev.control_failed:
+            why = f"the outside control failed ({ev.control_failed}), so a site's own failure cannot be ruled out"
+        elif ev.control is None:
+            why = "there is no outside control (--control), so a site's own failure cannot be ruled out"
+        else:
+            why = "the outside control's measurement does not settle it"
+        return verdict(RULES["inconclusive.needs_control"], 0.3, f"{top.reason}; {why}",
+                       layer=top.layer, method=top.method)
 
     # -- lossy: only timeouts, on a lossy path
     if lost:

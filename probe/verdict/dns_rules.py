@@ -43,6 +43,8 @@ def dns_findings(ev: Evidence) -> list[Finding]:
         agreed = any(ip in o.addrs for o in ev.others(v.name, v.resolver)) or (
             ev.control is not None and ip in ev.control.dns_ips())
         label = netfacts.special_purpose(ip)
+        if ev.control is not None and ip in ev.control.dns_ips():
+            continue  # the control, outside, gets the same special-purpose answer: the site's own record
         if netfacts.is_sinkhole(ip):
             # 0.0.0.0/8, 127/8, ::, ::1 are never a public server, even when every resolver says so
             # (a censor intercepting all DNS); published exceptions are in netfacts.LEGIT_SPECIAL_ANSWERS.
@@ -81,13 +83,26 @@ def dns_findings(ev: Evidence) -> list[Finding]:
                                        f"{v.resolver} said {st.upper() if st == 'nxdomain' else 'no answer'} for {name} "
                                        f"while {src} answered {', '.join(sorted(set(clean_other))[:3])}"
                                        + (" (authenticated)" if authentic_other else "")))
+                elif (st == "nxdomain" and not ctl_nx and name in ctx.known_existing_names
+                      and any(o.addrs for (n2, r2), o in ev.views.items() if n2 != name and r2 == v.resolver)):
+                    # The same resolver answers the platform's other names and refuses only this one, which the
+                    # targets file (or the test specification) lists as existing: the resolver picks names.
+                    out.append(finding(RULES["dns.nxdomain"], 0.65,
+                                       f"{v.resolver} said NXDOMAIN for {name}, a name known to exist, while it answered "
+                                       "the platform's other names"))
+                elif st == "nxdomain" and not ctl_nx and name in ctx.known_existing_names:
+                    # Every resolver asked says the name does not exist, but the targets file lists it: a censor
+                    # intercepting all port-53 traffic (Iran) looks exactly like a name that is gone. Only the
+                    # outside control (or an encrypted resolver the interceptor cannot rewrite) can tell.
+                    asked = ", ".join(sorted({v.resolver} | {o.resolver for o in others_nx}))
+                    out.append(finding(RULES["inconclusive.nxdomain_everywhere"], 0.3,
+                                       f"NXDOMAIN for {name} from every resolver asked ({asked}), a name the targets file "
+                                       "lists; without the outside control a censor answering for every resolver and a "
+                                       "name that is gone look the same"))
                 elif others_nx or ctl_nx:
                     who = ", ".join(sorted({o.resolver for o in others_nx} | ({"the control"} if ctl_nx else set())))
                     out.append(finding(_GONE_NAME[st], 0.85,
                                        f"{name}: {st} from {v.resolver} and from {who}: the name does not resolve anywhere"))
-                elif name in ctx.known_existing_names:
-                    out.append(finding(_REFUSED_NAME[st], 0.65,
-                                       f"{v.resolver} said {st} for {name}, a name known to exist; no second resolver to compare"))
                 else:
                     out.append(finding(_LONE_NO[st], 0.2,
                                        f"{v.resolver} said {st} for {name} and no other resolver or control was asked: "
@@ -98,9 +113,12 @@ def dns_findings(ev: Evidence) -> list[Finding]:
                                        f"resolver {v.resolver} also failed every canary ({st})"))
                 elif clean_other and (v.resolver in ctx.health.answering_resolvers):
                     # A timeout is never more than elimination (random loss produces it too).
-                    out.append(finding(_FAILS_FOR_TARGET[st], 0.6 if st == "servfail" else 0.5,
+                    ctl_resolved = ev.control is not None and bool(ev.control.dns_ips())
+                    out.append(finding(_FAILS_FOR_TARGET[st], 0.6 if st == "servfail" or ctl_resolved else 0.5,
                                        f"{v.resolver} gave {st} for {name} while it answered the canaries and another "
-                                       f"resolver answered {', '.join(sorted(set(clean_other))[:3])}",
+                                       f"resolver answered {', '.join(sorted(set(clean_other))[:3])}"
+                                       + ("; the control resolved it too" if ctl_resolved and st == "timeout" else ""),
+                                       grade=None if st == "servfail" else ("good" if ctl_resolved else "weak"),
                                        timeout_only=st == "timeout"))
                 else:
                     out.append(finding(_LONE_FAILURE[st], 0.2,

@@ -105,6 +105,9 @@ class Evidence:
 
         self.tls_valid = [a for a in steps.tls if a.failure is None and a.cert_valid and not a.control]
         self.tls_valid_ips = {a.ip for a in self.tls_valid}
+        # Names whose own handshake completed at least once (valid or not): a later HTTP failure is the fetch's.
+        self.tls_ok_hosts = {sni for (_, _, sni, c), atts in self.tls.items()
+                             if not c and any(a.failure is None for a in atts)}
         self.http_ok: list[HTTPAttempt] = []
         self.http_challenge: list[tuple[HTTPAttempt, str]] = []
         self.http_blockpages: list[tuple[HTTPAttempt, list[dict[str, str]]]] = []
@@ -147,7 +150,12 @@ class Evidence:
 
     @property
     def reached(self) -> bool:
-        return bool(self.tls_valid or self.http_ok)
+        """Could a person load it here? When the URL was fetched, the fetch through its whole redirect chain
+        decides (a valid certificate proves that hop is authentic, not that the page loads: a body cut after
+        the handshake, a redirect into a blocked host). Only without any fetch does a valid handshake count."""
+        if self.http:
+            return bool(self.http_ok)
+        return bool(self.tls_valid)
 
     def endpoint_reached(self) -> bool:
         """Reached at TCP level, when TCP is the only application check there is (Telegram DCs, OONI's

@@ -87,17 +87,18 @@ RULES: dict[str, Rule] = _table(
          "unconfirmed with a single resolver, skipped when every resolver agrees (split horizon) or when "
          "canaries are reached at special addresses (a lab, `RunContext.bogon_exempt`)"),
     Rule("dns.nxdomain", BLOCKED, DNS, "nxdomain", False, "good",
-         "NXDOMAIN from one resolver while another resolver or the control returns addresses; or, with a "
-         "single resolver, for a name known to exist (`RunContext.known_existing_names`)"),
+         "NXDOMAIN from one resolver while another resolver or the control returns addresses; or for a name "
+         "known to exist (`RunContext.known_existing_names`: the targets file's names) while the same resolver "
+         "answered the platform's other names"),
     Rule("dns.no_answer", BLOCKED, DNS, "no_answer", False, "good",
          "no address (NOERROR/NODATA) from one resolver while another answers"),
     Rule("dns.servfail", BLOCKED, DNS, "servfail", False, "good",
          "SERVFAIL/REFUSED for the target from a resolver that answered the canaries, while another resolver "
          "answers"),
-    Rule("dns.timeout", BLOCKED, DNS, "timeout", False, "weak",
+    Rule("dns.timeout", BLOCKED, DNS, "timeout", False, "good/weak",
          "a resolver that answered the canaries stays silent for the target on every attempt, another resolver"
-         " answers, and the target is not reached (random loss produces lone timeouts: never more than "
-         "elimination)",
+         " answers, and the target is not reached; good when the control resolved the name too, weak "
+         "otherwise (random loss produces lone timeouts)",
          needs_control=True),
     Rule("dns.unexpected_answer", BLOCKED, DNS, "unexpected_answer", False, "good",
          "all answers of a resolver lie outside the platform's prefixes, another resolver/the control answers "
@@ -137,8 +138,9 @@ RULES: dict[str, Rule] = _table(
     Rule("http.blockpage", BLOCKED, HTTP, "blockpage", True, "strong",
          "a blockpage fingerprint (nat/isp/prod/inst scope) in the body (full body, matched by the runner), a "
          "header (Server, Via, ...) or a redirect target (Location)"),
-    Rule("http.blockpage_weak", BLOCKED, HTTP, "blockpage", False, "weak",
-         "only vague blocking words (OONI scope `vbw`, e.g. \"Website Blocked\") and nothing else answered",
+    Rule("http.blockpage_weak", BLOCKED, HTTP, "blockpage", False, "good/weak",
+         "only vague blocking words (OONI scope `vbw`, e.g. \"Website Blocked\") and nothing else answered; "
+         "good when the control got another page for the URL, weak otherwise",
          needs_control=True),
     Rule("http.redirect_bogon", BLOCKED, HTTP, "blockpage", False, "good",
          "a public site redirected to a private/special address (a filter's portal on the LAN)"),
@@ -151,20 +153,35 @@ RULES: dict[str, Rule] = _table(
          "address, with a harmless `Host` (`--control-sni`, recorded as an `http` step with `control: true`) "
          "was answered: the filter keys on the Host. The HTTP counterpart of `tls.sni_rst`. When the harmless "
          "Host is reset too, the address is reset: `tcp.rst`"),
-    Rule("http.timeout", BLOCKED, HTTP, "http_timeout", False, "weak",
-         "the GET of an http:// URL timed out on every attempt after TCP connected",
+    Rule("http.timeout", BLOCKED, HTTP, "http_timeout", False, "good/weak",
+         "the GET of the URL timed out on every attempt after TCP (and TLS) connected; good when the control "
+         "fetched it, weak otherwise (a slowloris server looks the same)",
          needs_control=True),
-    Rule("http.throttled", BLOCKED, HTTP, "throttled", False, "good",
+    Rule("http.redirect_hop", BLOCKED, HTTP, "redirect_hop", False, "good/weak",
+         "the URL's own server answered with a redirect, and the next hop failed (reset, refused, timed out, "
+         "not resolved) on every attempt: a person cannot load the URL. Good when the control fetched the "
+         "URL through its whole chain; weak otherwise (a redirect to a dead host looks the same)",
+         needs_control=True),
+    Rule("http.blockpage_diff", BLOCKED, HTTP, "blockpage", False, "good",
+         "an http:// answer whose title and length both differ sharply from the control's fetch of the same "
+         "URL (and from this target's own HTTPS page, when it was fetched): a blockpage candidate with no "
+         "fingerprint (OONI's http-diff)",
+         needs_control=True),
+    Rule("http.throttled", BLOCKED, HTTP, "throttled", False, "good/weak",
          "every fetch of the target took ≥0.5 s and, its round trips taken out, ≥`throttle_ratio` (5) times "
          "what the slowest canary's transfer rate predicts, the time went into moving bytes (body trickle, "
          "shaped handshake, or a trickle from the same address in the run), the path was clean and every "
-         "canary reached (see Throttling below)",
+         "canary reached (see Throttling below). Good when the control fetched the same URL fast (our helper's "
+         "timing) or the TLS handshake itself was shaped; weak otherwise (a server that trickles its own body "
+         "looks the same)",
          needs_control=True),
     Rule("down.refused", DOWN, TCP, "refused", False, "down",
-         "every connection to every address refused (nothing listens), canaries fine: the site is down",
+         "every connection to every address refused here and from the control too (nothing listens): the "
+         "site is down",
          needs_control=True),
     Rule("down.nxdomain", DOWN, DNS, "nxdomain", False, "down",
-         "every resolver asked (and the control, if any) says NXDOMAIN: the name is gone everywhere",
+         "every resolver asked says NXDOMAIN and so does the control, or (no control) the name is not one the "
+         "targets file lists as existing: the name is gone everywhere",
          needs_control=True),
     Rule("down.no_answer", DOWN, DNS, "no_answer", False, "down",
          "no resolver has an address for the name",
@@ -197,6 +214,12 @@ RULES: dict[str, Rule] = _table(
          "only DNS was measured (the reason says whether the answers are inside the platform's prefixes)"),
     Rule("inconclusive.tcp_unreachable", INCONCLUSIVE, TCP, "unreachable", False, "note",
          "ICMP unreachable without a control"),
+    Rule("inconclusive.tcp_refused", INCONCLUSIVE, TCP, "refused", False, "note",
+         "every connection refused (a RST to the SYN) and no control: a censor's RST and a server with nothing "
+         "listening look the same from one vantage (a RST whose IP TTL gives it away is `tcp.rst_injected`)"),
+    Rule("inconclusive.nxdomain_everywhere", INCONCLUSIVE, DNS, "nxdomain", False, "note",
+         "NXDOMAIN from every resolver for a name the targets file lists (known to exist), and no control: a "
+         "censor intercepting all DNS (Iran) and a name that is gone look the same; not called `down`"),
     Rule("inconclusive.tcp_failure", INCONCLUSIVE, TCP, None, False, "note",
          "connect failures of unclassified kinds"),
     Rule("inconclusive.tls_any_sni", INCONCLUSIVE, TLS, None, False, "note",
@@ -206,6 +229,11 @@ RULES: dict[str, Rule] = _table(
          "invalid certificate and no control: interception and a site's own misconfiguration look the same"),
     Rule("inconclusive.probe_error", INCONCLUSIVE, HTTP, None, False, "note",
          "an unclassified probe-side error (`unknown_failure ...`), not network evidence"),
+    Rule("inconclusive.needs_control", INCONCLUSIVE, None, None, False, "",
+         "evidence by elimination only (every connection timed out, a reset with no harmless-SNI/Host "
+         "signature, a body that stopped, a slow fetch, a failed redirect hop) and no outside control that "
+         "settles it: the censored case and its innocent twin (a dead, slow or crashing server) look the same "
+         "from one vantage, so nobody is accused (layer and method: the finding's). Run with `--control`"),
     Rule("inconclusive.no_controls", INCONCLUSIVE, None, None, False, "",
          "weak evidence, but no canaries and no (working) control: an outage cannot be ruled out (layer and "
          "method: the weak finding's)"),

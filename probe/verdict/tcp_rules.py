@@ -52,9 +52,14 @@ def tcp_findings(ev: Evidence) -> list[Finding]:
             out.append(finding(RULES["tcp.rst"], 0.75,
                                f"connections to {eps} were refused (RST to SYN) here but not from the control",
                                grade="good"))
+        elif ctl_fail:
+            out.append(finding(RULES["down.refused"], 0.8,
+                               f"every connection to {eps} was refused, here and from the control: nothing listens "
+                               "there (site down)"))
         else:
-            out.append(finding(RULES["down.refused"], 0.8 if ev.ctx.health.known else 0.6,
-                                        f"every connection to {eps} was refused: nothing listens there (site down)"))
+            out.append(finding(RULES["inconclusive.tcp_refused"], 0.3,
+                               f"every connection to {eps} was refused (a RST to the SYN); without the outside control "
+                               "a censor's RST and a server with nothing listening look the same"))
     elif fails <= RESET_OR_EOF:
         out.append(finding(RULES["tcp.rst"], 0.75 if ctl_ok else 0.6,
                            f"connections to {eps} were reset during the TCP handshake",

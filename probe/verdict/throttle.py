@@ -57,8 +57,7 @@ def throttle(ev: Evidence, attempts: list[HTTPAttempt] | None = None) -> Finding
         why = _bandwidth_evidence(ev, a, ref, rtt)
         if why is None:
             return None  # the time went before the first byte while the handshakes were normal: a slow server
-        return finding(RULES["http.throttled"], 0.7,
-                       f"{a.url}: {a.body_length} B took {took * 1000:,.0f} ms; less {trips} round trips at "
+        return _graded(ev, a, f"{a.url}: {a.body_length} B took {took * 1000:,.0f} ms; less {trips} round trips at "
                        f"{rtt * 1000:,.0f} ms that is {slow:,.0f}x the {expected * 1000:,.0f} ms the slowest canary's "
                        f"rate ({ref:,.0f} B/s) predicts (threshold {ctx.throttle_ratio:g}x); {why}")
     ref = ctx.canary_throughput_bps
@@ -73,10 +72,29 @@ def throttle(ev: Evidence, attempts: list[HTTPAttempt] | None = None) -> Finding
     tp = best.throughput_bps or 0.0
     ratio = max(ctx.throttle_ratio, THROTTLE_RATIO_RAW)
     if tp * ratio <= ref:
-        return finding(RULES["http.throttled"], 0.7,
-                       f"{best.url}: {tp:,.0f} B/s against {ref:,.0f} B/s for the canaries "
+        return _graded(ev, best, f"{best.url}: {tp:,.0f} B/s against {ref:,.0f} B/s for the canaries "
                        f"({ref / tp:,.0f}x slower, threshold {ratio:g}x)")
     return None
+
+
+def _graded(ev: Evidence, a: HTTPAttempt, reason: str) -> Finding | None:
+    """A slow fetch, judged against the outside control. A server that trickles its own body, or thinks long,
+    is slow from everywhere: only a fetch of the same URL from outside, fast where ours crawled, makes it the
+    network's doing (good). Without that timing it is elimination (weak), never an accusation."""
+    ctl = ev.control
+    if ctl is not None and ctl.http_failed() and ctl.http_failure == GENERIC_TIMEOUT:
+        return None  # it timed out from outside too: the server is slow, not the path
+    if ctl is not None and ctl.http_ok() and ctl.http_duration_ms is not None:
+        ours = a.duration_ms or 0.0
+        if a.body_length and a.throughput_bps:
+            ours = max(ours, a.body_length / a.throughput_bps * 1000)
+        if ours < ev.ctx.throttle_ratio * ctl.http_duration_ms:
+            return None  # slow from outside as well: the server, not the network
+        return finding(RULES["http.throttled"], 0.75,
+                       f"{reason}; the control fetched the same URL in {ctl.http_duration_ms:,.0f} ms", grade="good")
+    return finding(RULES["http.throttled"], 0.5,
+                   f"{reason}; no outside timing of the same URL rules out a server that is slow by itself",
+                   grade="weak")
 
 
 def _bandwidth_evidence(ev: Evidence, a: HTTPAttempt, ref: float, rtt: float) -> str | None:

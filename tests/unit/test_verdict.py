@@ -68,6 +68,16 @@ def http(url=f"https://{FB}/", status=200, failure=None, body=None, fps=None, he
                        fingerprints=list(fps) if fps is not None else (db.match_body(body) if body else []))
 
 
+def _titled(a: HTTPAttempt, title: str) -> HTTPAttempt:
+    a.title = title
+    return a
+
+
+def _hop(a: HTTPAttempt, failed_url: str) -> HTTPAttempt:
+    a.failed_url = failed_url
+    return a
+
+
 def steps(dns_=(), tcp_=(), tls_=(), http_=(), inject_=()) -> Steps:
     return Steps(dns=list(dns_), tcp=list(tcp_), tls=list(tls_), http=list(http_), inject=list(inject_))
 
@@ -170,7 +180,16 @@ ROWS = [
      ("inconclusive", "dns", "nxdomain", "inconclusive.nxdomain_single_resolver", False)),
     ("dns.nxdomain for a name known to exist", target(), steps([dns(failure="dns_nxdomain_error")]),
      RunContext(health=HEALTH, known_existing_names=frozenset({FB})), None,
+     ("inconclusive", "dns", "nxdomain", "inconclusive.nxdomain_everywhere", False)),
+    ("dns.nxdomain (NXDOMAIN at every resolver here, the control resolves it)", target(),
+     steps([dns(failure="dns_nxdomain_error"), dns(failure="dns_nxdomain_error", resolver=ALT)]),
+     RunContext(health=HEALTH, known_existing_names=frozenset({FB})), ControlMeasurement(dns_addrs=[FB_IP]),
      ("blocked", "dns", "nxdomain", "dns.nxdomain", False)),
+    ("down.nxdomain (NXDOMAIN here and at the control: the name is gone)", target(),
+     steps([dns(failure="dns_nxdomain_error"), dns(failure="dns_nxdomain_error", resolver=ALT)]),
+     RunContext(health=HEALTH, known_existing_names=frozenset({FB})),
+     ControlMeasurement(dns_failure="dns_nxdomain_error", http_failure="dns_nxdomain_error"),
+     ("down", "dns", "nxdomain", "down.nxdomain", False)),
     ("dns.no_answer", target(),
      steps([dns(failure="dns_no_answer"), dns(failure="dns_no_answer", qtype="AAAA"), dns([FB_IP], resolver=ALT)]),
      CTX, None, ("blocked", "dns", "no_answer", "dns.no_answer", False)),
@@ -185,7 +204,14 @@ ROWS = [
     ("dns.timeout for the target only (weak: nothing reached)", target(),
      steps([dns(failure="generic_timeout_error", attempt=i) for i in (1, 2)] + [dns([FB_IP], resolver=ALT)],
            [tcp(failure="generic_timeout_error")]),
-     CTX, None, ("blocked", "dns", "timeout", "dns.timeout", False)),
+     CTX, None, ("inconclusive", "dns", "timeout", "inconclusive.needs_control", False)),
+    ("dns.timeout (the control resolved the name)", target(),
+     steps([dns(failure="generic_timeout_error", attempt=i) for i in (1, 2)] + [dns([FB_IP], resolver=ALT)],
+           [tcp(failure="generic_timeout_error")]),
+     CTX, ControlMeasurement(dns_addrs=[FB_IP]), ("blocked", "dns", "timeout", "dns.timeout", False)),
+    ("the control gets the same special-purpose answer: the site's own record", target(),
+     steps([dns(["127.0.0.1"])]), CTX, ControlMeasurement(dns_addrs=["127.0.0.1"]),
+     ("inconclusive", "dns", None, "inconclusive.dns_only", False)),
     ("a resolver timeout while the target is reached is not blocking", target(),
      steps([dns(failure="generic_timeout_error", attempt=i) for i in (1, 2)] + [dns([FB_IP], resolver=ALT)], [tcp()], [tls()]),
      CTX, None, ("ok", "tls", None, "ok.tls_valid", False)),
@@ -198,18 +224,27 @@ ROWS = [
      steps([dns(["93.184.216.34"]), dns([FB_IP], resolver=ALT)], [tcp("93.184.216.34")],
            [tls("93.184.216.34", failure="ssl_invalid_hostname", valid=False)]),
      NO_CANARIES, None, ("blocked", "dns", "unexpected_answer", "dns.unexpected_answer", False)),
-    ("tcp.ip_blackhole", target(),
+    ("every connection timed out, no control: a dead host looks the same", target(),
      steps([dns([FB_IP, FB_IP2])], [tcp(ip, failure="generic_timeout_error", attempt=a) for ip in (FB_IP, FB_IP2) for a in (1, 2)]),
-     CTX, None, ("blocked", "tcp", "ip_blackhole", "tcp.ip_blackhole", False)),
+     CTX, None, ("inconclusive", "tcp", "ip_blackhole", "inconclusive.needs_control", False)),
+    ("tcp.ip_blackhole (the control connects)", target(),
+     steps([dns([FB_IP, FB_IP2])], [tcp(ip, failure="generic_timeout_error", attempt=a) for ip in (FB_IP, FB_IP2) for a in (1, 2)]),
+     CTX, ControlMeasurement(dns_addrs=[FB_IP], tcp={f"{FB_IP}:443": None, f"{FB_IP2}:443": None}),
+     ("blocked", "tcp", "ip_blackhole", "tcp.ip_blackhole", False)),
+    ("a dead host: the control times out too", target(),
+     steps([dns([FB_IP])], [tcp(failure="generic_timeout_error", attempt=a) for a in (1, 2)]),
+     CTX, ControlMeasurement(dns_addrs=[FB_IP], tcp={f"{FB_IP}:443": "generic_timeout_error"},
+                             http_failure="generic_timeout_error"),
+     ("down", "tcp", "unreachable", "down.control_agrees", False)),
     ("ipv6 unreachable is the vantage's, not a block", target(),
      steps([dns([FB_IP]), dns(["2a03:2880::1"], qtype="AAAA")],
            [tcp(failure="generic_timeout_error"), tcp("2a03:2880::1", failure="network_unreachable")]),
-     CTX, None, ("blocked", "tcp", "ip_blackhole", "tcp.ip_blackhole", False)),
+     CTX, None, ("inconclusive", "tcp", "ip_blackhole", "inconclusive.needs_control", False)),
     ("tcp.rst (refused here, control connects)", target(), steps([dns([FB_IP])], [tcp(failure="connection_refused")]),
      NO_CANARIES, ControlMeasurement(dns_addrs=[FB_IP], tcp={f"{FB_IP}:443": None}),
      ("blocked", "tcp", "rst", "tcp.rst", False)),
-    ("tcp.rst (reset during handshake)", target(), steps([dns([FB_IP])], [tcp(failure="connection_reset")]), CTX, None,
-     ("blocked", "tcp", "rst", "tcp.rst", False)),
+    ("reset during the handshake, no control", target(), steps([dns([FB_IP])], [tcp(failure="connection_reset")]), CTX, None,
+     ("inconclusive", "tcp", "rst", "inconclusive.needs_control", False)),
     ("tcp.unreachable (control connects)", target(), steps([dns([FB_IP])], [tcp(failure="host_unreachable")]),
      NO_CANARIES, ControlMeasurement(tcp={f"{FB_IP}:443": None}),
      ("blocked", "tcp", "unreachable", "tcp.unreachable", False)),
@@ -219,7 +254,11 @@ ROWS = [
      ("inconclusive", "tcp", None, "inconclusive.tcp_failure", False)),
     ("down.refused (site down, canaries fine)", target(),
      steps([dns([FB_IP])], [tcp(failure="connection_refused", attempt=a) for a in (1, 2, 3)]),
-     CTX, None, ("down", "tcp", "refused", "down.refused", False)),
+     CTX, ControlMeasurement(dns_addrs=[FB_IP], tcp={f"{FB_IP}:443": "connection_refused"}),
+     ("down", "tcp", "refused", "down.refused", False)),
+    ("inconclusive.tcp_refused (a censor's RST and nothing listening look the same)", target(),
+     steps([dns([FB_IP])], [tcp(failure="connection_refused", attempt=a) for a in (1, 2, 3)]),
+     CTX, None, ("inconclusive", "tcp", "refused", "inconclusive.tcp_refused", False)),
     ("tls.sni_rst", target(),
      steps([dns([FB_IP])], [tcp()], [tls(failure="connection_reset", attempt=a) for a in (1, 2)]
            + [tls(sni="example.org", control=True)]),
@@ -237,17 +276,20 @@ ROWS = [
     ("tcp.rst (TLS reset for any SNI: the address is reset)", target(),
      steps([dns([FB_IP])], [tcp()], [tls(failure="connection_reset", attempt=a) for a in (1, 2)]
            + [tls(sni="example.org", control=True, failure="connection_reset")]),
-     CTX, None, ("blocked", "tcp", "rst", "tcp.rst", False)),
+     CTX, None, ("inconclusive", "tcp", "rst", "inconclusive.needs_control", False)),
     ("tcp.rst (HTTP reset on an address the run saw reset for any SNI)", HTTP_T,
      steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="connection_reset")]),
-     RunContext(health=HEALTH, reset_addresses=frozenset({FB_IP})), None, ("blocked", "tcp", "rst", "tcp.rst", False)),
+     RunContext(health=HEALTH, reset_addresses=frozenset({FB_IP})), None, ("inconclusive", "tcp", "rst", "inconclusive.needs_control", False)),
     ("tls.rst (OONI control handshake fine)", target(),
      steps([dns([FB_IP])], [tcp()], [tls(failure="connection_reset")]),
      NO_CANARIES, ControlMeasurement(tls={f"{FB_IP}:443": None}),
      ("blocked", "tls", "rst", "tls.rst", False)),
     ("tls.timeout (weak: no control of any kind)", target(),
      steps([dns([FB_IP])], [tcp()], [tls(failure="generic_timeout_error")]),
-     CTX, None, ("blocked", "tls", "timeout", "tls.timeout", False)),
+     CTX, None, ("inconclusive", "tls", "timeout", "inconclusive.needs_control", False)),
+    ("tls.timeout (the control's handshake completed)", target(),
+     steps([dns([FB_IP])], [tcp()], [tls(failure="generic_timeout_error")]),
+     CTX, ControlMeasurement(tls={f"{FB_IP}:443": None}), ("blocked", "tls", "timeout", "tls.timeout", False)),
     ("tls.invalid_cert (valid at the control)", target(),
      steps([dns([FB_IP])], [tcp()], [tls(failure="ssl_unknown_authority", valid=False)]),
      NO_CANARIES, ControlMeasurement(tls={f"{FB_IP}:443": None}),
@@ -265,7 +307,41 @@ ROWS = [
      steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=200, body="<h1>Website Blocked</h1>",
                                                       fps=[{"name": "cl.vbw_websiteblocked", "pattern": "Website Blocked",
                                                             "location": "body", "scope": "vbw"}])]),
-     CTX, None, ("blocked", "http", "blockpage", "http.blockpage_weak", False)),
+     CTX, None, ("inconclusive", "http", "blockpage", "inconclusive.needs_control", False)),
+    ("http.blockpage_weak (vague words, the control got another page)", HTTP_T,
+     steps([dns([FB_IP])], [tcp(port=80)], [], [_titled(http(f"http://{FB}/", status=200, body="<h1>Website Blocked</h1>",
+                                                              fps=[{"name": "cl.vbw_websiteblocked", "pattern": "Website Blocked",
+                                                                    "location": "body", "scope": "vbw"}]), "Blocked")]),
+     CTX, ControlMeasurement(http_status=200, http_title="Facebook", http_body_length=90000),
+     ("blocked", "http", "blockpage", "http.blockpage_weak", False)),
+    ("http.blockpage_diff (no fingerprint; title and size unlike the control's)", HTTP_T,
+     steps([dns([FB_IP])], [tcp(port=80)], [], [_titled(http(f"http://{FB}/", status=403, body="<html>forbidden</html>",
+                                                             fps=[]), "Access to this site is restricted")]),
+     CTX, ControlMeasurement(http_status=200, http_title="Facebook - log in or sign up", http_body_length=90000),
+     ("blocked", "http", "blockpage", "http.blockpage_diff", False)),
+    ("a site's own access-denied page is what the control gets too", HTTP_T,
+     steps([dns([FB_IP])], [tcp(port=80)], [], [_titled(http(f"http://{FB}/", status=403, body="<html>denied</html>",
+                                                             fps=[]), "Access denied")]),
+     CTX, ControlMeasurement(http_status=403, http_title="Access denied", http_body_length=20),
+     ("ok", "http", None, "ok.http", False)),
+    ("http.redirect_hop (the hop failed here, the control fetched the whole chain)", target(),
+     steps([dns([FB_IP])], [tcp()], [tls()], [_hop(http(status=302, failure=TO, redirects=[f"https://{FB}/"]),
+                                                   "https://blocked.example/")]),
+     CTX, ControlMeasurement(http_status=200), ("blocked", "http", "redirect_hop", "http.redirect_hop", False)),
+    ("a redirect to a dead host: the control's fetch fails too", target(),
+     steps([dns([FB_IP])], [tcp()], [tls()], [_hop(http(status=302, failure=TO, redirects=[f"https://{FB}/"]),
+                                                   "https://dead.example/")]),
+     CTX, ControlMeasurement(http_failure=TO), ("down", "http", None, "down.control_agrees", False)),
+    ("a failed redirect hop without the control accuses nobody", target(),
+     steps([dns([FB_IP])], [tcp()], [tls()], [_hop(http(status=302, failure=TO, redirects=[f"https://{FB}/"]),
+                                                   "https://blocked.example/")]),
+     CTX, None, ("inconclusive", "http", "redirect_hop", "inconclusive.needs_control", False)),
+    ("a body cut after a valid handshake is not ok (the control fetched it)", target(),
+     steps([dns([FB_IP])], [tcp()], [tls()], [http(status=200, failure="connection_reset", attempt=a) for a in (1, 2)]),
+     CTX, ControlMeasurement(http_status=200), ("blocked", "http", "http_rst", "http.rst", False)),
+    ("a server crashing mid-body after a valid handshake: the control's fetch fails too", target(),
+     steps([dns([FB_IP])], [tcp()], [tls()], [http(status=200, failure="connection_reset", attempt=a) for a in (1, 2)]),
+     CTX, ControlMeasurement(http_failure="connection_reset"), ("down", "http", None, "down.control_agrees", False)),
     ("http.redirect_bogon", HTTP_T,
      steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=307, failure="http_invalid_redirect_url",
                                                       headers={"Location": "http://192.168.22.1/portal?orig=x"})]),
@@ -273,7 +349,22 @@ ROWS = [
     ("http.rst (Host filtering)", HTTP_T,
      steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="connection_reset", attempt=a)
                                                  for a in (1, 2)]),
-     CTX, None, ("blocked", "http", "http_rst", "http.rst", False)),
+     CTX, None, ("inconclusive", "http", "http_rst", "inconclusive.needs_control", False)),
+    ("http.rst (reset here, the control fetched it)", HTTP_T,
+     steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="connection_reset", attempt=a)
+                                                 for a in (1, 2)]),
+     CTX, ControlMeasurement(dns_addrs=[FB_IP], http_status=200, http_body_length=5000),
+     ("blocked", "http", "http_rst", "http.rst", False)),
+    ("a server that resets every request: the control's fetch fails too", HTTP_T,
+     steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=200, failure="connection_reset", attempt=a)
+                                                 for a in (1, 2)]),
+     CTX, ControlMeasurement(dns_addrs=[FB_IP], http_failure="connection_reset"),
+     ("down", "http", None, "down.control_agrees", False)),
+    ("a harmless-Host GET cut after its 200 is not 'answered' (a crashing server)", HTTP_T,
+     steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=200, failure="connection_reset", attempt=a)
+                                                 for a in (1, 2)] + [host_control(f"http://{FB}/", status=200,
+                                                                                  failure="connection_reset")]),
+     CTX, None, ("inconclusive", "tcp", "rst", "inconclusive.needs_control", False)),
     ("http.host_rst (harmless Host answered)", HTTP_T,
      steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="connection_reset", attempt=a)
                                                  for a in (1, 2)] + [host_control(f"http://{FB}/", status=404)]),
@@ -281,20 +372,33 @@ ROWS = [
     ("harmless Host reset too: the address, not the Host", HTTP_T,
      steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="connection_reset", attempt=a)
                                                  for a in (1, 2)] + [host_control(f"http://{FB}/", failure="connection_reset")]),
-     CTX, None, ("blocked", "tcp", "rst", "tcp.rst", False)),
+     CTX, None, ("inconclusive", "tcp", "rst", "inconclusive.needs_control", False)),
     ("a control GET's answer never counts as reaching the target", HTTP_T,
      steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="eof_error", attempt=a)
                                                  for a in (1, 2)] + [host_control(f"http://{FB}/", status=200)]),
      CTX, None, ("blocked", "http", "http_rst", "http.host_rst", True)),
     ("http.timeout (weak)", HTTP_T,
      steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="generic_timeout_error")]),
-     CTX, None, ("blocked", "http", "http_timeout", "http.timeout", False)),
+     CTX, None, ("inconclusive", "http", "http_timeout", "inconclusive.needs_control", False)),
+    ("http.timeout (the control fetched it)", HTTP_T,
+     steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="generic_timeout_error")]),
+     CTX, ControlMeasurement(http_status=200), ("blocked", "http", "http_timeout", "http.timeout", False)),
+    ("a slowloris server: the control's fetch times out too", HTTP_T,
+     steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="generic_timeout_error")]),
+     CTX, ControlMeasurement(http_failure="generic_timeout_error"), ("down", "http", None, "down.control_agrees", False)),
     ("http.throttled", target(),
      steps([dns([FB_IP])], [tcp()], [tls()], [http(body="<html>big</html>", blen=500_000, tput=50_000.0)]),
-     CTX, None, ("blocked", "http", "throttled", "http.throttled", False)),
+     CTX, ControlMeasurement(http_status=200, http_duration_ms=80.0), ("blocked", "http", "throttled", "http.throttled", False)),
+    ("a slow fetch with no outside timing: throttling and a slow server look the same", target(),
+     steps([dns([FB_IP])], [tcp()], [tls()], [http(body="<html>big</html>", blen=500_000, tput=50_000.0)]),
+     CTX, None, ("inconclusive", "http", "throttled", "inconclusive.needs_control", False)),
+    ("a server slow from outside too is not throttled", target(),
+     steps([dns([FB_IP])], [tcp()], [tls()], [http(body="<html>big</html>", blen=500_000, tput=50_000.0, ms=10_000.0)]),
+     CTX, ControlMeasurement(http_status=200, http_duration_ms=9_000.0), ("ok", "tls", None, "ok.tls_valid", False)),
     ("http.throttled (whole-fetch time against the slowest canary)", target(),
      steps([dns([FB_IP])], [tcp()], [tls()], [http(body="<html>16k</html>", blen=16384, tput=5e7, ms=600.0)]),
-     RunContext(health=HEALTH, canary_fetch_bps=1_600_000.0, canary_rtt_ms=20.0), None,
+     RunContext(health=HEALTH, canary_fetch_bps=1_600_000.0, canary_rtt_ms=20.0),
+     ControlMeasurement(http_status=200, http_duration_ms=30.0),
      ("blocked", "http", "throttled", "http.throttled", False)),
     ("a far-away target is slow, not throttled (round trip allowed for)", target(),
      steps([dns([FB_IP])], [TCPAttempt(1, FB_IP, 443, 0.0, 200.0, None)], [tls()],
@@ -302,9 +406,11 @@ ROWS = [
      RunContext(health=HEALTH, canary_fetch_bps=1_600_000.0, canary_rtt_ms=10.0), None,
      ("ok", "tls", None, "ok.tls_valid", False)),
     ("http.throttled (http: every fetch >=5x slower after latency, the body trickled)", HTTP_T, HTTP_TRICKLE,
-     CANARIES_110MS, None, ("blocked", "http", "throttled", "http.throttled", False)),
+     CANARIES_110MS, ControlMeasurement(http_status=200, http_duration_ms=50.0),
+     ("blocked", "http", "throttled", "http.throttled", False)),
     ("http.throttled (https: a small body in one TLS record, a trickle from the same address in the run)", target(),
-     HTTPS_SLOW, run_context([(CANARY, canary_run(110.0))], trickle_addresses=frozenset({FB_IP})), None,
+     HTTPS_SLOW, run_context([(CANARY, canary_run(110.0))], trickle_addresses=frozenset({FB_IP})),
+     ControlMeasurement(http_status=200, http_duration_ms=50.0),
      ("blocked", "http", "throttled", "http.throttled", False)),
     ("a slow https fetch with a normal handshake and no trickle is a slow server, not throttling", target(),
      HTTPS_SLOW, CANARIES_110MS, None, ("ok", "tls", None, "ok.tls_valid", False)),
@@ -345,7 +451,7 @@ ROWS = [
     ("a lossy run's resets are still judged (loss does not reset)", HTTP_T,
      steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="connection_reset", attempt=a)
                                                  for a in (1, 2)]),
-     LOSSY, None, ("blocked", "http", "http_rst", "http.rst", False)),
+     LOSSY, None, ("inconclusive", "http", "http_rst", "inconclusive.needs_control", False)),
     ("small fast body is not throttling", target(),
      steps([dns([FB_IP])], [tcp()], [tls()], [http(body="<html>small</html>", blen=4000, tput=150_000.0)]),
      CTX, None, ("ok", "tls", None, "ok.tls_valid", False)),
@@ -407,10 +513,11 @@ def test_location_fingerprint_with_ooni_db(tmp_path):
     # vague words alone, nothing else reached: weak blockpage
     s = steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=403, body="<h1>Website Blocked</h1>", fps=[])])
     v = classify(HTTP_T, s, RunContext(health=HEALTH, fingerprints=db))
-    assert (v.status, v.rule, v.confirmed) == ("blocked", "http.blockpage_weak", False)
-    # ... but a valid certificate for the name elsewhere in the same measurement wins
+    # vague words are elimination: without the outside control they accuse nobody
+    assert (v.status, v.method, v.rule, v.confirmed) == ("inconclusive", "blockpage", "inconclusive.needs_control", False)
+    # ... and a valid certificate for the name elsewhere does not change what the http:// URL gave a person
     s.tls.append(tls())
-    assert classify(HTTP_T, s, RunContext(health=HEALTH, fingerprints=db)).rule == "ok.tls_valid"
+    assert classify(HTTP_T, s, RunContext(health=HEALTH, fingerprints=db)).rule == "inconclusive.needs_control"
 
 
 def test_fingerprint_on_authentic_https_is_ignored():
@@ -423,7 +530,8 @@ def test_fingerprint_on_authentic_https_is_ignored():
 
 def test_sni_control_needs_same_ip():
     s = steps([dns([FB_IP])], [tcp()], [tls(failure="connection_reset"), tls(ip=FB_IP2, sni="example.org", control=True)])
-    assert classify(target(), s, CTX).rule == "tls.rst"  # weak (no control on the same address)
+    v = classify(target(), s, CTX)  # weak (no harmless-SNI control on the same address): nobody accused
+    assert (v.rule, v.layer, v.method) == ("inconclusive.needs_control", "tls", "rst")
 
 
 def test_special_answers_normal_in_a_lab():
@@ -462,7 +570,7 @@ def test_run_context_builder():
     assert ctx.canary_fetch_bps == pytest.approx(16384 / 0.010) and ctx.canary_rtt_ms == 2.0
     assert ctx.canary_throughput_bps == 9e8 and ctx.throttle_ratio == 8.0
     assert ctx.reset_addresses == address_evidence([(target(), rst)]) == frozenset({FB_IP})
-    assert classify(target(), rst, ctx).rule == "tcp.rst"
+    assert (classify(target(), rst, ctx).layer, classify(target(), rst, ctx).method) == ("tcp", "rst")
     assert (classify(HTTP_T, http_t, ctx).layer, classify(HTTP_T, http_t, ctx).method) == ("tcp", "rst")
     # without the run-level evidence the same HTTP reset is Host filtering
     assert classify(HTTP_T, http_t, CTX).method == "http_rst"
@@ -643,12 +751,12 @@ LAB = [
      _web(_fb_dns(), [tcp(LAB_FB, TO, attempt=a) for a in (1, 2)]),
      _web(_fb_dns(), [tcp(LAB_FB, TO, port=80, attempt=a) for a in (1, 2)], [],
           [http("http://www.facebook.lab/", status=None, failure=TO, attempt=a) for a in (1, 2)]),
-     ("blocked", "tcp", "ip_blackhole"), ("blocked", "tcp", "ip_blackhole")),
+     ("inconclusive", "tcp", "ip_blackhole"), ("inconclusive", "tcp", "ip_blackhole")),
     ("tcp_rst", (True, True),
      _web(_fb_dns(), [tcp(LAB_FB)], _lab_tls("connection_reset", "connection_reset")),
      _web(_fb_dns(), [tcp(LAB_FB, port=80)], [], [http("http://www.facebook.lab/", status=None, failure="connection_reset", attempt=a)
                                                   for a in (1, 2)]),
-     ("blocked", "tcp", "rst"), ("blocked", "tcp", "rst")),
+     ("inconclusive", "tcp", "rst"), ("inconclusive", "tcp", "rst")),
     ("sni_rst", (True, True), _web(_fb_dns(), [tcp(LAB_FB)], _lab_tls("connection_reset", "ok")), OKHTTP,
      ("blocked", "tls", "sni_rst"), ("ok",)),
     ("sni_drop", (True, True), _web(_fb_dns(), [tcp(LAB_FB)], _lab_tls(TO, "ok")), OKHTTP,
@@ -656,7 +764,7 @@ LAB = [
     ("http_host_rst", (True, True), OKWEB,
      _web(_fb_dns(), [tcp(LAB_FB, port=80)], [], [http("http://www.facebook.lab/", status=None, failure="connection_reset", attempt=a)
                                                   for a in (1, 2)]),
-     ("ok",), ("blocked", "http", "http_rst")),
+     ("ok",), ("inconclusive", "http", "http_rst")),
     ("http_blockpage_ir", (True, True), OKWEB,
      _web(_fb_dns(), [tcp(LAB_FB, port=80)], [], [http("http://www.facebook.lab/", status=403, body=IRAN_BODY)]),
      ("ok",), ("blocked", "http", "blockpage")),
@@ -666,7 +774,7 @@ LAB = [
      _web(_fb_dns(), [TCPAttempt(1, LAB_FB, 443, 0, 2.0, None)], [_tls_ms(t, 140.0) for t in _lab_tls()],
           [_ttfb(http("https://www.facebook.lab/", **{**SLOW, "tput": 5e7}), 649.0)]),
      _web(_fb_dns(), [TCPAttempt(1, LAB_FB, 80, 0, 2.0, None)], [], [_ttfb(http("http://www.facebook.lab/", **SLOW), 20.0)]),
-     ("blocked", "http", "throttled"), ("blocked", "http", "throttled")),
+     ("inconclusive", "http", "throttled"), ("inconclusive", "http", "throttled")),
     ("a slow server is not throttling (the wait is before the first byte, handshakes normal)", (True, True),
      _web(_fb_dns(), [TCPAttempt(1, LAB_FB, 443, 0, 2.0, None)], [_tls_ms(t, 4.0) for t in _lab_tls()],
           [_ttfb(http("https://www.facebook.lab/", **{**SLOW, "tput": 5e7}), 640.0)]),
@@ -676,7 +784,7 @@ LAB = [
      _web(_fb_dns(), [tcp(LAB_FB, "connection_refused", attempt=a) for a in (1, 2)]),
      _web(_fb_dns(), [tcp(LAB_FB, "connection_refused", port=80, attempt=a) for a in (1, 2)], [],
           [http("http://www.facebook.lab/", status=None, failure="connection_refused")]),
-     ("down", "tcp"), ("down", "tcp")),
+     ("inconclusive", "tcp", "refused"), ("inconclusive", "tcp", "refused")),
     ("name_gone", (True, True),
      _web(_fb_dns((), "dns_nxdomain_error")), _web(_fb_dns((), "dns_nxdomain_error")), ("down", "dns"), ("down", "dns")),
     ("vantage_outage", (False, False), _web(_fb_dns((), TO)), _web(_fb_dns((), TO)), ("outage",), ("outage",)),
@@ -749,17 +857,24 @@ def test_lab_throttling_as_measured():
            site(LAB_HTTP, "198.18.1.1", 80, 43.5, 0.0, 880.9, 124.7, 21668.0),
            site(tw, "198.18.2.1", 443, 41.0, 56.2, 122.3, 105.4, 970000.0)]
     ctx = run_context(run)
-    got = {t.name: classify(t, s, ctx) for t, s in run}
+    # our helper fetched facebook's page from outside in 40 ms: the slowness is the path's
+    fast = ControlMeasurement(http_status=200, http_body_length=16384, http_duration_ms=40.0)
+    got = {t.name: classify(t, s, ctx, control=fast if t.platform == "facebook" else None) for t, s in run}
     assert (got["facebook-web"].status, got["facebook-web"].method) == ("blocked", "throttled"), got["facebook-web"].reason
     assert (got["facebook-http"].status, got["facebook-http"].method) == ("blocked", "throttled"), got["facebook-http"].reason
     assert all(got[n].status == "ok" for n in ("twitter-web", "canary-int", "canary-dom"))
     # the https page alone (no http:// sibling trickling at the same address, handshake unshaped): a slow
     # server cannot be ruled out
     alone = run_context([r for r in run if r[0] is not LAB_HTTP])
-    assert classify(LAB_WEB, run[2][1], alone).status == "ok"
+    assert classify(LAB_WEB, run[2][1], alone, control=fast).status == "ok"
     # the same run on a lossy path: nothing is throttled
     lossy = run_context(run, loss_events=5, loss_measurements=3)
-    assert classify(LAB_HTTP, run[3][1], lossy).status == "ok"
+    assert classify(LAB_HTTP, run[3][1], lossy, control=fast).status == "ok"
+    # without the outside timing the same slow fetches accuse nobody (a server that trickles its own body)
+    assert {classify(t, s, ctx).rule for t, s in run[2:4]} == {"inconclusive.needs_control"}
+    # and a server as slow from outside is not throttled
+    slow = ControlMeasurement(http_status=200, http_body_length=16384, http_duration_ms=2000.0)
+    assert classify(LAB_WEB, run[2][1], ctx, control=slow).status == "ok"
 
 
 def test_lab_flaky_loss_as_measured():
@@ -804,7 +919,8 @@ def test_lab_flaky_loss_as_measured():
                          (LAB_HTTP, http_)])
     assert not clean.lossy
     assert classify(LAB_WEB, web_unreached, clean).rule == "tls.sni_timeout"
-    assert classify(LAB_HTTP, http_, clean).rule == "http.timeout"
+    assert classify(LAB_HTTP, http_, clean).rule == "inconclusive.needs_control"  # a slowloris server looks the same
+    assert classify(LAB_HTTP, http_, clean, control=ControlMeasurement(http_status=200)).rule == "http.timeout"
 
 
 def test_run_context_path_loss_and_throttling_reference():
