@@ -28,6 +28,7 @@ def _register() -> None:
     main.add_command(daemon_cmd)
     main.add_command(status_cmd)
     main.add_command(consent_cmd)
+    main.add_command(__import__("probe.fingerprints.update", fromlist=["_"]).fingerprints_group)
 
 
 _register()

@@ -75,8 +75,8 @@ def common_run_options(f):
         click.option("--inject-window", type=click.FloatRange(0.1, 10), default=1.0, show_default=True,
                      help="Seconds the injection check listens for responses."),
         click.option("--fingerprints", "fingerprints_dir", type=click.Path(exists=True, file_okay=False),
-                     help="Directory with OONI's ooni_fingerprints_dns.csv / ooni_fingerprints_http.csv "
-                          "(added to the built-in Iran fingerprints)."),
+                     help="Directory with more fingerprint lists (OONI's ooni_fingerprints_{dns,http}.csv, "
+                          "Citizen Lab's dns.csv/http.csv), added to the default set."),
         click.option("--allow-answers", "allow_answers", multiple=True, metavar="CIDR",
                      help="Special-purpose network whose DNS answers are normal here (a lab, a private "
                           "deployment); repeatable. Never needed on the public internet."),
@@ -117,18 +117,12 @@ def build_config(o: dict):
                       network=o["network"])
     fingerprints = None
     if o["fingerprints_dir"]:
-        from probe.fingerprints import FingerprintDB
+        from probe.fingerprints.sources import load_extra_dir
 
-        d = Path(o["fingerprints_dir"])
-        dns_csv, http_csv = d / "ooni_fingerprints_dns.csv", d / "ooni_fingerprints_http.csv"
-        if not dns_csv.exists() and not http_csv.exists():
-            _err(f"--fingerprints {d}: neither ooni_fingerprints_dns.csv nor ooni_fingerprints_http.csv there",
-                 EXIT_CONFIG)
         try:
-            fingerprints = FingerprintDB.from_ooni_csv(dns_csv if dns_csv.exists() else None,
-                                                       http_csv if http_csv.exists() else None)
+            fingerprints = load_extra_dir(o["fingerprints_dir"])
         except (OSError, ValueError) as exc:
-            _err(f"--fingerprints {d}: {exc}", EXIT_CONFIG)
+            _err(f"--fingerprints {exc}", EXIT_CONFIG)
     import ipaddress
 
     try:

@@ -92,6 +92,7 @@ class TLSAttempt(_Record):
 class HTTPRedirect(_Record):
     url: str
     status: int
+    location: str | None = None  # the redirect target as sent (absolute), even when it was never reached
 
 
 @dataclass(slots=True)
@@ -115,7 +116,9 @@ class HTTPAttempt(_Record):
     throughput_bps: float | None = None  # body bytes per second of the body download
     ttfb_ms: float | None = None
     # Blockpage fingerprints matched against the *whole* body (not only body_head), filled in by the
-    # runner before the body is dropped; each item {"name": str, "pattern": str, "location": str}.
+    # runner before the body is dropped; each item {"name", "pattern", "location", "scope", "confirmed",
+    # "countries", "source"}; "location" is "body", "header.<name>", or "header.location" for a
+    # redirect target (matched even when the redirect target could not be reached).
     fingerprints: list[dict[str, str]] = field(default_factory=list)
     # A control GET: the same URL and address with a harmless Host header (``host_header``), made
     # once after every attempt was reset or cut. Answered while the real Host is reset = Host filter.

@@ -229,7 +229,8 @@ class Runner:
             if _is_ip(host) or addresses.get(host):
                 http_jobs.append(retried(lambda a, u=url: mhttp.fetch(
                     client, u, timeout=cfg.timeout, attempt=a, t_origin=t_origin,
-                    max_redirects=cfg.max_redirects, max_body=cfg.max_body, inspect_body=inspect)))
+                    max_redirects=cfg.max_redirects, max_body=cfg.max_body, inspect_body=inspect,
+                    inspect_location=getattr(cfg.fingerprints, "match_location", None))))
         for attempts in await asyncio.gather(*http_jobs):
             steps.http.extend(attempts)
         for attempts in await asyncio.gather(*(self._host_control(a, client, t_origin) for a in

@@ -27,6 +27,7 @@ BODY_HEAD_CHARS = 2048
 _TITLE_RE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 
 BodyInspector = Callable[[str, dict[str, str]], list[dict[str, str]]]
+LocationInspector = Callable[[str], list[dict[str, str]]]
 
 
 class PinnedBackend(httpcore.AsyncNetworkBackend):
@@ -85,6 +86,7 @@ async def fetch(
     max_body: int = 262144,
     inspect_body: BodyInspector | None = None,
     host_header: str | None = None,
+    inspect_location: LocationInspector | None = None,
 ) -> HTTPAttempt:
     """GET `url`. Never raises: a failure is recorded with what was seen before it.
 
@@ -104,6 +106,11 @@ async def fetch(
         rec.duration_ms = round((time.monotonic() - started) * 1000, 3)
     if rec.status is not None:
         _summarise_body(rec, bytes(body), inspect_body)
+    if inspect_location is not None:
+        # A redirect into a blockpage host is evidence even when that host never answered.
+        for hop in rec.redirects:
+            if hop.location:
+                rec.fingerprints.extend(inspect_location(hop.location))
     return rec
 
 
@@ -118,7 +125,8 @@ async def _follow(client, url, rec, body, started, max_redirects, max_body, host
             if rec.ttfb_ms is None:
                 rec.ttfb_ms = round((time.monotonic() - started) * 1000, 3)
             if response.next_request is not None:
-                rec.redirects.append(HTTPRedirect(url=str(response.url), status=response.status_code))
+                rec.redirects.append(HTTPRedirect(url=str(response.url), status=response.status_code,
+                                                  location=str(response.next_request.url)))
                 if hop == max_redirects:
                     rec.failure = HTTP_TOO_MANY_REDIRECTS
                     return
