@@ -331,6 +331,7 @@ class Runner:
             target = {"platform": r.target.platform, "name": r.target.name, "kind": r.target.kind}
             if r.target.scope:
                 target["scope"] = r.target.scope
+            target["known_to_exist"] = r.target.known_to_exist
             assert r.verdict is not None
             out.append(make_record(
                 run_id=run_id, measured_at=r.measured_at, vantage=self.cfg.vantage.to_dict(),
