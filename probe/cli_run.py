@@ -52,8 +52,10 @@ def common_run_options(f):
         click.option("--cc", default=lambda: os.environ.get("REACHPROBE_CC"), help="Country code, e.g. IR."),
         click.option("--network", default=lambda: os.environ.get("REACHPROBE_NETWORK"),
                      help="Free-text network name, e.g. 'MCI mobile'."),
-        click.option("--resolver", "resolvers", multiple=True, metavar="IP[:PORT]",
-                     help="Also query this resolver (repeatable). The system resolver is always asked."),
+        click.option("--resolver", "resolvers", multiple=True, metavar="IP[:PORT]|https://…|tls://…",
+                     help="Also query this resolver (repeatable): an address (UDP), tcp://IP, DNS over HTTPS "
+                          "(https://HOST/dns-query) or over TLS (tls://HOST[:853]); '#IP' pins a DoH/DoT "
+                          "server's address. The system resolver is always asked."),
         click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
                      help="Trust only this CA bundle instead of the system store."),
         click.option("--concurrency", type=click.IntRange(1, 512), default=8, show_default=True,
@@ -110,8 +112,9 @@ def build_config(o: dict):
     for r in o["resolvers"]:
         try:
             ResolverSpec.parse(r)
-        except ValueError:
-            _err(f"--resolver {r!r}: give an IP address, optionally with :port", EXIT_CONFIG)
+        except ValueError as exc:
+            _err(f"--resolver {r!r}: {exc}; give IP[:PORT], https://HOST/dns-query or tls://HOST[:PORT]",
+                 EXIT_CONFIG)
     cc = o["cc"].upper() if o["cc"] else None
     vantage = Vantage(id=o["vantage"] or vantage_id(), asn=int(o["asn"]) if o["asn"] else None, cc=cc,
                       network=o["network"])

@@ -34,9 +34,9 @@ class DNSAttempt(_Record):
     attempt: int
     query: str
     qtype: str  # "A" | "AAAA"
-    resolver: str  # "system" or "IP[:port]" as given with --resolver
+    resolver: str  # "system", or as given with --resolver: "IP[:port]", "https://…", "tls://…", "tcp://…"
     resolver_address: str | None  # the server actually asked (for "system": first of resolv.conf)
-    transport: str  # "udp" | "tcp"
+    transport: str  # "udp" | "tcp" | "https" (DoH) | "tls" (DoT)
     t0: float
     duration_ms: float
     failure: str | None
@@ -45,6 +45,9 @@ class DNSAttempt(_Record):
     cnames: list[str] = field(default_factory=list)
     ttl: int | None = None
     error_detail: str | None = None
+    # The DNS protocol used: "udp", "tcp" (asked over TCP, or after a truncated UDP answer), "doh"
+    # (over HTTPS) or "dot" (over TLS). DoH/DoT answers cannot be rewritten by a port-53 interceptor.
+    proto: str = "udp"
 
 
 @dataclass(slots=True)

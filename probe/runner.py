@@ -36,7 +36,7 @@ R = TypeVar("R")
 class RunConfig:
     vantage: Vantage
     results_dir: Path | None = Path("results")
-    resolvers: tuple[str, ...] = ()  # extra resolvers ("IP" or "IP:port") besides the system one
+    resolvers: tuple[str, ...] = ()  # extra resolvers (ResolverSpec forms: IP[:port], https://, tls://) besides the system one
     system_resolver: bool = True
     resolv_conf: str = "/etc/resolv.conf"
     ca_bundle: str | None = None
@@ -178,7 +178,7 @@ class Runner:
             for qtype in ("A", "AAAA"):
                 for spec in self.resolvers:
                     jobs.append(retried(lambda a, n=name, q=qtype, s=spec: mdns.lookup(
-                        n, q, s, timeout=cfg.timeout, attempt=a, t_origin=t_origin)))
+                        n, q, s, timeout=cfg.timeout, attempt=a, t_origin=t_origin, ca_bundle=cfg.ca_bundle)))
         for attempts in await asyncio.gather(*jobs):
             steps.dns.extend(attempts)
         addresses = self._addresses(steps)
@@ -260,7 +260,7 @@ class Runner:
         jobs = []
         for name in target.dns_names:
             for spec in self.resolvers:
-                if spec.servers:
+                if spec.servers and spec.proto == "udp":  # DoH/DoT/TCP answers cannot be raced by a forger
                     host, port = spec.servers[0]
                     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
                     jobs.append(minject.dns_injection_check(name, address, window_s=self.cfg.inject_window,
