@@ -76,6 +76,9 @@ def common_run_options(f):
                           "raw capture needs CAP_NET_RAW, else a plain UDP socket is used)."),
         click.option("--inject-window", type=click.FloatRange(0.1, 10), default=1.0, show_default=True,
                      help="Seconds the injection check listens for responses."),
+        click.option("--packet-capture/--no-packet-capture", default=True, show_default=True,
+                     help="Record the IP TTL/ID of each connection's SYN-ACK and of any RST (one capture "
+                          "per run; needs CAP_NET_RAW, else recorded as skipped)."),
         click.option("--fingerprints", "fingerprints_dir", type=click.Path(exists=True, file_okay=False),
                      help="Directory with more fingerprint lists (OONI's ooni_fingerprints_{dns,http}.csv, "
                           "Citizen Lab's dns.csv/http.csv), added to the default set."),
@@ -138,6 +141,7 @@ def build_config(o: dict):
         ca_bundle=o["ca_bundle"], concurrency=o["concurrency"], timeout=o["timeout"],
         target_deadline=o["target_deadline"], retries=o["retries"], control_sni=o["control_sni"],
         ipv6=o["ipv6"], inject_check=o["inject_check"], inject_window=o["inject_window"],
+        packet_capture=o["packet_capture"],
         bogon_exempt=exempt, **extra,
     )
     return cfg, targets

@@ -62,6 +62,11 @@ class TCPAttempt(_Record):
     failure: str | None
     hostname: str | None = None  # the name the IP came from, None for fixed endpoints
     error_detail: str | None = None
+    # TCP packet evidence from the run's capture (probe.measure.packets): the server's SYN-ACK/FIN TTLs
+    # and every RST's TTL/IP ID; {"skipped": reason} without CAP_NET_RAW, None when capture is off.
+    packets: dict[str, Any] | None = None
+    # A RST whose IP TTL differs by >= 2 from every TTL the server itself sent (see probe.measure.packets).
+    rst_ttl_mismatch: bool | None = None
 
 
 @dataclass(slots=True)
@@ -89,6 +94,11 @@ class TLSAttempt(_Record):
     cert_not_after: str | None = None
     cert_sha256: str | None = None
     error_detail: str | None = None
+    # TCP packet evidence from the run's capture (probe.measure.packets): the server's SYN-ACK/FIN TTLs
+    # and every RST's TTL/IP ID; {"skipped": reason} without CAP_NET_RAW, None when capture is off.
+    packets: dict[str, Any] | None = None
+    # A RST whose IP TTL differs by >= 2 from every TTL the server itself sent (see probe.measure.packets).
+    rst_ttl_mismatch: bool | None = None
 
 
 @dataclass(slots=True)
@@ -128,6 +138,11 @@ class HTTPAttempt(_Record):
     control: bool = False
     host_header: str | None = None
     error_detail: str | None = None
+    # TCP packet evidence from the run's capture (probe.measure.packets): the server's SYN-ACK/FIN TTLs
+    # and every RST's TTL/IP ID; {"skipped": reason} without CAP_NET_RAW, None when capture is off.
+    packets: dict[str, Any] | None = None
+    # A RST whose IP TTL differs by >= 2 from every TTL the server itself sent (see probe.measure.packets).
+    rst_ttl_mismatch: bool | None = None
 
 
 @dataclass(slots=True)

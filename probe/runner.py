@@ -22,6 +22,7 @@ from probe.fingerprints import FingerprintDB
 from probe.measure import dns as mdns
 from probe.measure import http as mhttp
 from probe.measure import inject as minject
+from probe.measure import packets as mpackets
 from probe.measure import tcp as mtcp
 from probe.measure import tls as mtls
 from probe.records import Steps, Vantage, Verdict
@@ -54,6 +55,7 @@ class RunConfig:
     inject_check: bool = True  # one raw query per name and resolver, every response collected
     inject_window: float = 1.0  # seconds the injection check listens for responses
     bogon_exempt: tuple[Any, ...] = ()  # special-purpose networks that are normal answers here
+    packet_capture: bool = True  # one sniffer per run: TTL/IP ID of SYN-ACKs and RSTs (needs CAP_NET_RAW)
 
 
 @dataclass(slots=True)
@@ -129,6 +131,17 @@ class Runner:
 
     # -- measuring ---------------------------------------------------------------------------
     async def measure_all(self, targets: list[Target]) -> list[TargetResult]:
+        capture = mpackets.PacketCapture() if self.cfg.packet_capture else None
+        if capture is not None:
+            await asyncio.to_thread(capture.start)  # a skip reason is recorded on every attempt
+        try:
+            with mpackets.activate(capture):
+                return await self._measure_all(targets)
+        finally:
+            if capture is not None:
+                await asyncio.to_thread(capture.stop_and_fill)
+
+    async def _measure_all(self, targets: list[Target]) -> list[TargetResult]:
         sem = asyncio.Semaphore(max(1, self.cfg.concurrency))
         verify = mtls.verifying_context(self.cfg.ca_bundle)
         async with mhttp.make_client(verify, timeout=self.cfg.timeout, backend=self.backend,

@@ -18,6 +18,7 @@ import httpcore
 import httpx
 
 from probe.failures import HTTP_TOO_MANY_REDIRECTS, classify_exception, detail
+from probe.measure import packets
 from probe.records import HTTPAttempt, HTTPRedirect
 
 # A common desktop browser string: censors and CDNs may treat unusual clients differently, and we
@@ -43,8 +44,10 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         self.pins: dict[str, str] = {}
 
     async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        return await self.inner.connect_tcp(self.pins.get(host.lower(), host), port, timeout=timeout,
-                                            local_address=local_address, socket_options=socket_options)
+        stream = await self.inner.connect_tcp(self.pins.get(host.lower(), host), port, timeout=timeout,
+                                              local_address=local_address, socket_options=socket_options)
+        packets.note_socket(stream.get_extra_info("socket"))
+        return stream
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)
@@ -97,8 +100,9 @@ async def fetch(
                       control=host_header is not None, host_header=host_header)
     body = bytearray()
     try:
-        async with asyncio.timeout(timeout):
-            await _follow(client, url, rec, body, started, max_redirects, max_body, host_header)
+        with packets.attempt(rec):
+            async with asyncio.timeout(timeout):
+                await _follow(client, url, rec, body, started, max_redirects, max_body, host_header)
     except Exception as exc:
         rec.failure = classify_exception(exc)
         rec.error_detail = detail(exc)

@@ -226,6 +226,11 @@ def _ttl_cmsg_type(fam: socket.AddressFamily) -> int | None:
 def _raw_unavailable() -> str | None:
     if not has_cap_net_raw():
         return "no CAP_NET_RAW (not root): raw capture unavailable"
+    import logging
+
+    # scapy's routing/interface warnings ("No route found ...") must never reach a --quiet run.
+    for name in ("scapy", "scapy.runtime", "scapy.loading"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         import scapy.all  # noqa: F401
     except Exception as e:  # noqa: BLE001

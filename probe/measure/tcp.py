@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 from probe.failures import classify_exception, detail
+from probe.measure import packets
 from probe.records import TCPAttempt
 
 
@@ -15,9 +17,20 @@ async def connect(ip: str, port: int, *, timeout: float, attempt: int, t_origin:
     rec = TCPAttempt(attempt=attempt, ip=ip, port=port, t0=round(started - t_origin, 6),
                      duration_ms=0.0, failure=None, hostname=hostname)
     writer = None
+    sock = None
     try:
         async with asyncio.timeout(timeout):
-            _, writer = await asyncio.open_connection(ip, port)
+            if packets.active():
+                # Bound before the SYN so the packet capture knows the local port even when the SYN
+                # itself is answered with a RST (the connection then never gets a name of its own).
+                fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
+                sock = socket.socket(fam, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                sock.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", 0))
+                packets.note((ip, port), sock.getsockname(), rec)
+                await asyncio.get_running_loop().sock_connect(sock, (ip, port))
+            else:
+                _, writer = await asyncio.open_connection(ip, port)
     except Exception as exc:
         rec.failure = classify_exception(exc)
         rec.error_detail = detail(exc)
@@ -25,4 +38,6 @@ async def connect(ip: str, port: int, *, timeout: float, attempt: int, t_origin:
         rec.duration_ms = round((time.monotonic() - started) * 1000, 3)
         if writer is not None:
             writer.close()
+        if sock is not None:
+            sock.close()
     return rec

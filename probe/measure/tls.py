@@ -9,6 +9,7 @@ import time
 from functools import lru_cache
 
 from probe.failures import classify_exception, detail
+from probe.measure import packets
 from probe.records import TLSAttempt
 
 
@@ -78,6 +79,7 @@ class _Session:
 async def _handshake(ip: str, port: int, sni: str, ctx: ssl.SSLContext, timeout: float) -> _Session:
     async with asyncio.timeout(timeout):
         reader, writer = await asyncio.open_connection(ip, port)
+        packets.note_socket(writer.get_extra_info("socket"))
         try:
             incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
             sslobj = ctx.wrap_bio(incoming, outgoing, server_side=False, server_hostname=sni)
@@ -109,6 +111,12 @@ async def handshake(ip: str, port: int, sni: str, *, timeout: float, attempt: in
     rec = TLSAttempt(attempt=attempt, ip=ip, port=port, sni=sni, t0=round(started - t_origin, 6),
                      duration_ms=0.0, failure=None, control=control)
     ctx = non_verifying_context() if control else verifying_context(ca_bundle)
+    with packets.attempt(rec):
+        return await _handshake_into(rec, ip, port, sni, ctx, timeout, control, started)
+
+
+async def _handshake_into(rec: TLSAttempt, ip: str, port: int, sni: str, ctx: ssl.SSLContext, timeout: float,
+                          control: bool, started: float) -> TLSAttempt:
     writer = None
     try:
         writer = await _handshake(ip, port, sni, ctx, timeout)
