@@ -131,15 +131,15 @@ class Runner:
 
     # -- measuring ---------------------------------------------------------------------------
     async def measure_all(self, targets: list[Target]) -> list[TargetResult]:
-        capture = mpackets.PacketCapture() if self.cfg.packet_capture else None
-        if capture is not None:
-            await asyncio.to_thread(capture.start)  # a skip reason is recorded on every attempt
+        if not self.cfg.packet_capture:
+            return await self._measure_all(targets)
+        capture = mpackets.PacketCapture()
+        await asyncio.to_thread(capture.start)  # a skip reason is recorded on every attempt
         try:
             with mpackets.activate(capture):
                 return await self._measure_all(targets)
         finally:
-            if capture is not None:
-                await asyncio.to_thread(capture.stop_and_fill)
+            await asyncio.to_thread(capture.stop_and_fill)
 
     async def _measure_all(self, targets: list[Target]) -> list[TargetResult]:
         sem = asyncio.Semaphore(max(1, self.cfg.concurrency))

@@ -139,8 +139,9 @@ def _flags_text(flags: int) -> str:
 class PacketCapture:
     """One sniffer for a whole run; attempts register their connections, packets are read at the end."""
 
-    def __init__(self, interfaces: list[str] | None = None):
+    def __init__(self, interfaces: list[str] | None = None, *, bpf: bool = True):
         self.interfaces = interfaces
+        self.bpf = bpf  # False only to measure what the kernel filter saves (benchmarks/bench_capture.py)
         self.skipped: str | None = None
         self.running = False
         self.packets_seen = 0
@@ -177,7 +178,8 @@ class PacketCapture:
                 s = L2ListenSocket(iface=name, promisc=False, nofilter=1)
             except OSError:
                 continue  # an interface that vanished or cannot be opened: the others still count
-            attach_bpf(s.ins)
+            if self.bpf:
+                attach_bpf(s.ins)
             # Room for bursts while the sniffer thread waits for the CPU (a full queue drops frames).
             with contextlib.suppress(OSError):
                 s.ins.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
@@ -258,6 +260,8 @@ class PacketCapture:
             return
         tcp = p[TCP]
         flags = int(tcp.flags)
+        if not flags & 0x07:
+            return  # only reaches here without the kernel filter
         key = (src, int(tcp.sport), int(tcp.dport))
         entry = (ttl, ip_id, flags, int(tcp.seq), int(tcp.ack))
         with self._lock:
