@@ -15,9 +15,11 @@ variable; the measurement code registers each connection's 4-tuple with the atte
     cap.stop_and_fill()               # fills rec.packets and rec.rst_ttl_mismatch on every attempt
 
 The capture is a scapy ``AsyncSniffer`` over one ``AF_PACKET`` socket per interface (CAP_NET_RAW
-needed), each with a classic BPF program that passes only TCP segments carrying SYN, FIN or RST:
-a handful of packets per connection reach Python, never the bodies. Packets are kept by
-(server address, server port, local port) and only looked at when the run ends.
+needed), each with a classic BPF program that passes only received TCP segments carrying SYN, FIN or
+RST: two or three frames per connection reach Python, never the bodies, and they are parsed with
+``struct`` rather than dissected into scapy layers. Packets are kept by (server address, server
+port, local port) and only looked at when the run ends. Interfaces without an Ethernet-style header
+(tun, WireGuard) are not understood by the filter and are effectively not captured.
 
 ``rec.packets`` (on TCP, TLS and HTTP attempts)::
 
@@ -68,28 +70,31 @@ _CAPTURE: contextvars.ContextVar["PacketCapture | None"] = contextvars.ContextVa
                                                                                   default=None)
 _ATTEMPT: contextvars.ContextVar[Any] = contextvars.ContextVar("reachprobe_attempt", default=None)
 
-# Classic BPF: Ethernet-framed IPv4 (unfragmented) or IPv6 (no extension headers) TCP segments
-# with SYN, FIN or RST set. Equivalent to tcpdump's
-#   (ip and tcp and tcp[13] & 7 != 0) or (ip6 and ip6[6] == 6 and ip6[53] & 7 != 0)
+# Classic BPF: frames the kernel received (not ones this host sent: the server's packets always
+# arrive, and on loopback each segment shows up once as sent and once as received), Ethernet-framed
+# IPv4 (unfragmented) or IPv6 (no extension headers), TCP with SYN, FIN or RST set. Equivalent to
+#   not outbound and ((ip and tcp and tcp[13] & 7 != 0) or (ip6 and ip6[6] == 6 and ip6[53] & 7 != 0))
 # written out so no libpcap is needed.
 _BPF = (
     # (code, jt, jf, k); jt/jf count instructions skipped after this one
-    (0x28, 0, 0, 12),          # 0  ldh [12]              ethertype
-    (0x15, 0, 7, 0x0800),      # 1  jeq IPv4 ? 2 : 9
-    (0x30, 0, 0, 23),          # 2  ldb [23]              IPv4 protocol
-    (0x15, 0, 10, 6),          # 3  jeq TCP ? 4 : 14
-    (0x28, 0, 0, 20),          # 4  ldh [20]              flags + fragment offset
-    (0x45, 8, 0, 0x1FFF),      # 5  jset offset ? 14 : 6  (a later fragment has no TCP header)
-    (0xB1, 0, 0, 14),          # 6  ldxb 4*([14]&0xf)     IPv4 header length
-    (0x50, 0, 0, 27),          # 7  ldb [x+27]            TCP flags (14 + 13)
-    (0x05, 0, 0, 4),           # 8  ja 13
-    (0x15, 0, 4, 0x86DD),      # 9  jeq IPv6 ? 10 : 14
-    (0x30, 0, 0, 20),          # 10 ldb [20]              IPv6 next header
-    (0x15, 0, 2, 6),           # 11 jeq TCP ? 12 : 14
-    (0x30, 0, 0, 67),          # 12 ldb [67]              TCP flags (14 + 40 + 13)
-    (0x45, 1, 0, 0x07),        # 13 jset FIN|SYN|RST ? 15 : 14
-    (0x06, 0, 0, 0),           # 14 ret 0                 drop
-    (0x06, 0, 0, 256),         # 15 ret 256               headers only
+    (0x20, 0, 0, 0xFFFFF004),  # 0  ld #pkttype            (SKF_AD_OFF + SKF_AD_PKTTYPE)
+    (0x15, 14, 0, 4),          # 1  jeq PACKET_OUTGOING ? 16 : 2
+    (0x28, 0, 0, 12),          # 2  ldh [12]              ethertype
+    (0x15, 0, 7, 0x0800),      # 3  jeq IPv4 ? 4 : 11
+    (0x30, 0, 0, 23),          # 4  ldb [23]              IPv4 protocol
+    (0x15, 0, 10, 6),          # 5  jeq TCP ? 6 : 16
+    (0x28, 0, 0, 20),          # 6  ldh [20]              flags + fragment offset
+    (0x45, 8, 0, 0x1FFF),      # 7  jset offset ? 16 : 8  (a later fragment has no TCP header)
+    (0xB1, 0, 0, 14),          # 8  ldxb 4*([14]&0xf)     IPv4 header length
+    (0x50, 0, 0, 27),          # 9  ldb [x+27]            TCP flags (14 + 13)
+    (0x05, 0, 0, 4),           # 10 ja 15
+    (0x15, 0, 4, 0x86DD),      # 11 jeq IPv6 ? 12 : 16
+    (0x30, 0, 0, 20),          # 12 ldb [20]              IPv6 next header
+    (0x15, 0, 2, 6),           # 13 jeq TCP ? 14 : 16
+    (0x30, 0, 0, 67),          # 14 ldb [67]              TCP flags (14 + 40 + 13)
+    (0x45, 1, 0, 0x07),        # 15 jset FIN|SYN|RST ? 17 : 16
+    (0x06, 0, 0, 0),           # 16 ret 0                 drop
+    (0x06, 0, 0, 256),         # 17 ret 256               headers only
 )
 
 
@@ -169,7 +174,7 @@ class PacketCapture:
         return why
 
     def _start(self) -> None:
-        from scapy.all import AsyncSniffer  # type: ignore[attr-defined]
+        from scapy.all import AsyncSniffer, conf  # type: ignore[attr-defined]
         from scapy.arch.linux import L2ListenSocket
 
         names = self.interfaces or [n for _, n in socket.if_nameindex()]
@@ -178,6 +183,9 @@ class PacketCapture:
                 s = L2ListenSocket(iface=name, promisc=False, nofilter=1)
             except OSError:
                 continue  # an interface that vanished or cannot be opened: the others still count
+            # Frames are handed over as bytes and parsed below: dissecting every frame into scapy
+            # layers would cost several times more CPU than the rest of a target's measurement.
+            s.LL = conf.raw_layer
             if self.bpf:
                 attach_bpf(s.ins)
             # Room for bursts while the sniffer thread waits for the CPU (a full queue drops frames).
@@ -245,25 +253,14 @@ class PacketCapture:
 
     # -- the sniffer thread ------------------------------------------------------------------------
     def _on_packet(self, p) -> None:
-        from scapy.layers.inet import IP, TCP
-        from scapy.layers.inet6 import IPv6
-
-        if TCP not in p:
+        parsed = parse_frame(bytes(p))
+        if parsed is None:
             return
-        if IP in p:
-            ip = p[IP]
-            src, ttl, ip_id = ip.src, int(ip.ttl), int(ip.id)
-        elif IPv6 in p:
-            ip = p[IPv6]
-            src, ttl, ip_id = ip.src, int(ip.hlim), None
-        else:
-            return
-        tcp = p[TCP]
-        flags = int(tcp.flags)
+        src, sport, dport, ttl, ip_id, flags, seq, ack = parsed
         if not flags & 0x07:
             return  # only reaches here without the kernel filter
-        key = (src, int(tcp.sport), int(tcp.dport))
-        entry = (ttl, ip_id, flags, int(tcp.seq), int(tcp.ack))
+        key = (src, sport, dport)
+        entry = (ttl, ip_id, flags, seq, ack)
         with self._lock:
             self.packets_seen += 1
             lst = self._by_key.get(key)
@@ -271,7 +268,7 @@ class PacketCapture:
                 if len(self._by_key) >= MAX_KEYS:
                     return
                 lst = self._by_key[key] = []
-            if entry not in lst:  # loopback shows each segment twice (out and in)
+            if entry not in lst:  # a retransmission, or a frame seen on two interfaces
                 lst.append(entry)
             if flags & 0x12 == 0x12:  # SYN-ACK
                 self._synack_ttls.setdefault(src, set()).add(ttl)
@@ -327,6 +324,30 @@ class PacketCapture:
             return out, None
         mismatch = any(min(abs(r["ttl"] - t) for t in refs) >= MISMATCH_TTL for r in rsts)
         return out, mismatch
+
+
+def parse_frame(frame: bytes) -> tuple[str, int, int, int, int | None, int, int, int] | None:
+    """(src, sport, dport, ttl, ip_id, tcp flags, seq, ack) of an Ethernet-framed TCP segment."""
+    if len(frame) < 14 + 20:
+        return None
+    ethertype = int.from_bytes(frame[12:14], "big")
+    if ethertype == 0x0800:
+        ihl = (frame[14] & 0x0F) * 4
+        if frame[23] != 6 or len(frame) < 14 + ihl + 20:
+            return None
+        ttl, ip_id = frame[22], int.from_bytes(frame[18:20], "big")
+        src = socket.inet_ntop(socket.AF_INET, frame[26:30])
+        t = 14 + ihl
+    elif ethertype == 0x86DD:
+        if frame[20] != 6 or len(frame) < 14 + 40 + 20:
+            return None
+        ttl, ip_id = frame[21], None
+        src = socket.inet_ntop(socket.AF_INET6, frame[22:38])
+        t = 54
+    else:
+        return None
+    sport, dport, seq, ack = struct.unpack_from("!HHII", frame, t)
+    return src, sport, dport, ttl, ip_id, frame[t + 13], seq, ack
 
 
 def _norm(ip: str) -> str:

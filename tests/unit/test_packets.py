@@ -224,3 +224,28 @@ def test_runner_records_packets_on_every_step(dns_server, https_server, pki):
         a = line["steps"][step][0]
         assert a["packets"]["synack_ttl"] == 64, (step, a["packets"])
         assert a["rst_ttl_mismatch"] is None  # no RST at all
+
+
+@needs_raw
+def test_quiet_run_with_capture_prints_nothing(tmp_path, http_server):
+    """`reachprobe run --quiet` as root (capture on, scapy imported): not a byte on stdout or stderr."""
+    import subprocess
+
+    from probe.results import ReadReport, iter_results
+    from tests.unit.daemon_harness import clean_env, run_cli, write_targets
+
+    url = f"http://127.0.0.1:{http_server.port}/"
+    targets = write_targets(tmp_path / "targets.yaml", {
+        "facebook": [{"name": "fb", "kind": "endpoint", "endpoints": [f"127.0.0.1:{http_server.port}"], "urls": [url]}],
+    }, [{"name": "canary", "scope": "international", "urls": [url]}])
+    results = tmp_path / "results"
+    try:
+        p = run_cli(["run", "--quiet", "--targets", str(targets), "--results", str(results), "--timeout", "5",
+                     "--retries", "0", "--no-inject-check"], clean_env(tmp_path), timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("reachprobe run did not finish in 120 s")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "" and p.stderr == ""
+    recs = list(iter_results(results, ReadReport()))
+    tcp_attempts = [a for r in recs for a in r["steps"]["tcp"]]
+    assert tcp_attempts and all(a["packets"]["synack_ttl"] == 64 for a in tcp_attempts), tcp_attempts
