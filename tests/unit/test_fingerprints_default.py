@@ -216,3 +216,23 @@ def test_update_from_loopback_url(cfg_dir, tmp_path):
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # noqa: D401 - keep test output clean
         pass
+
+
+@needs_shared
+def test_fingerprints_option_loads_both_formats(tmp_path):
+    """`run --fingerprints DIR` with Citizen Lab's files (the layout that "could not be loaded at all")."""
+    db = sources.load_extra_dir(FP)  # ooni_fingerprints_*.csv and citizenlab/{dns,http}.csv
+    assert sum("citizenlab/http.csv" in s for s in db.sources) == 1
+    assert sum("ooni_fingerprints_http.csv" in s for s in db.sources) >= 1
+    db = sources.load_extra_dir(FP / "citizenlab")  # dns.csv / http.csv on their own
+    assert any(s.endswith("citizenlab/http.csv") for s in db.sources)
+    with pytest.raises(ValueError, match="none of"):
+        sources.load_extra_dir(tmp_path)
+    from probe.cli import main
+
+    from tests.unit.daemon_harness import write_targets
+
+    targets = write_targets(tmp_path / "t.yaml", {"facebook": [{"name": "fb", "kind": "endpoint",
+                                                                "endpoints": ["127.0.0.1:9"]}]}, [])
+    r = CliRunner().invoke(main, ["run", "--yes", "--targets", str(targets), "--fingerprints", str(tmp_path)])
+    assert r.exit_code == 2 and "--fingerprints" in r.output and "none of" in r.output, r.output
