@@ -24,13 +24,14 @@ port, local port) and only looked at when the run ends. Interfaces without an Et
 ``rec.packets`` (on TCP, TLS and HTTP attempts)::
 
     {"synack_ttl": 52, "server_ttls": [52], "server_ip_ids": [0],
-     "rst": [{"ttl": 63, "ip_id": 4242, "flags": "RA", "after_bytes": 517, "hops": 1}],
+     "rst": [{"ttl": 63, "ip_id": 4242, "flags": "RA", "after_bytes": 517, "hops": 1, "ttl_delta": 11}],
      "reference": "connection", "connections": 1}
     {"skipped": "no CAP_NET_RAW (not root): packet capture unavailable"}
 
 ``after_bytes`` is the RST's sequence number minus the server's initial one: how many bytes the
 server side had sent before it (None without a SYN-ACK). ``hops`` is the distance the TTL implies
-(the nearest initial TTL of 32, 64, 128 or 255 above it, minus it).
+(the nearest initial TTL of 32, 64, 128 or 255 above it, minus it). ``ttl_delta`` is the RST's TTL
+minus the closest reference TTL (present when there is a reference).
 
 ``rec.rst_ttl_mismatch``:
 
@@ -322,7 +323,10 @@ class PacketCapture:
             out["capture_drops"] = self.drops  # run-wide: a missing packet may be one of these
         if not rsts or not refs:
             return out, None
-        mismatch = any(min(abs(r["ttl"] - t) for t in refs) >= MISMATCH_TTL for r in rsts)
+        for r in rsts:
+            # signed distance to the closest reference: +1 is a RST from one hop nearer than the server
+            r["ttl_delta"] = min((r["ttl"] - t for t in refs), key=abs)
+        mismatch = any(abs(r["ttl_delta"]) >= MISMATCH_TTL for r in rsts)
         return out, mismatch
 
 

@@ -43,13 +43,13 @@ def test_rst_ttl_rule():
     ev, mismatch = cap.evidence([key])
     assert mismatch is True
     assert ev["synack_ttl"] == 52 and ev["server_ttls"] == [52] and ev["reference"] == "connection"
-    assert ev["rst"] == [{"ttl": 63, "ip_id": 4242, "flags": "RA", "after_bytes": 0, "hops": 1}]
+    assert ev["rst"] == [{"ttl": 63, "ip_id": 4242, "flags": "RA", "after_bytes": 0, "hops": 1, "ttl_delta": 11}]
     assert ev["server_hops"] == 12
     # the server's own RST: same TTL, or one hop off after a route change
     for ttl in (52, 51, 53):
         cap = _cap_with({key: [(52, 0, SA, 1000, 1), (ttl, 0, R, 1518, 0)]})
         ev, mismatch = cap.evidence([key])
-        assert mismatch is False and ev["rst"][0]["after_bytes"] == 517
+        assert mismatch is False and ev["rst"][0]["after_bytes"] == 517 and ev["rst"][0]["ttl_delta"] == ttl - 52
     # no RST: nothing to judge
     assert _cap_with({key: [(52, 0, SA, 1000, 1), (52, 0, FA, 2000, 1)]}).evidence([key])[1] is None
     # a RST to the SYN: no SYN-ACK on this connection; the same address's SYN-ACKs elsewhere decide
