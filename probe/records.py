@@ -32,9 +32,9 @@ class DNSAttempt(_Record):
     attempt: int
     query: str
     qtype: str  # "A" | "AAAA"
-    resolver: str  # "system" or "IP[:port]" as given with --resolver
+    resolver: str  # "system", or as given with --resolver: "IP[:port]", "https://…", "tls://…", "tcp://…"
     resolver_address: str | None  # the server actually asked (for "system": first of resolv.conf)
-    transport: str  # "udp" | "tcp"
+    transport: str  # "udp" | "tcp" | "https" (DoH) | "tls" (DoT)
     t0: float
     duration_ms: float
     failure: str | None
@@ -43,6 +43,9 @@ class DNSAttempt(_Record):
     cnames: list[str] = field(default_factory=list)
     ttl: int | None = None
     error_detail: str | None = None
+    # The DNS protocol used: "udp", "tcp" (asked over TCP, or after a truncated UDP answer), "doh"
+    # (over HTTPS) or "dot" (over TLS). DoH/DoT answers cannot be rewritten by a port-53 interceptor.
+    proto: str = "udp"
 
 
 @dataclass(slots=True)
@@ -57,6 +60,11 @@ class TCPAttempt(_Record):
     failure: str | None
     hostname: str | None = None  # the name the IP came from, None for fixed endpoints
     error_detail: str | None = None
+    # TCP packet evidence from the run's capture (probe.measure.packets): the server's SYN-ACK/FIN TTLs
+    # and every RST's TTL/IP ID; {"skipped": reason} without CAP_NET_RAW, None when capture is off.
+    packets: dict[str, Any] | None = None
+    # A RST whose IP TTL differs by >= 2 from every TTL the server itself sent (see probe.measure.packets).
+    rst_ttl_mismatch: bool | None = None
 
 
 @dataclass(slots=True)
@@ -84,12 +92,18 @@ class TLSAttempt(_Record):
     cert_not_after: str | None = None
     cert_sha256: str | None = None
     error_detail: str | None = None
+    # TCP packet evidence from the run's capture (probe.measure.packets): the server's SYN-ACK/FIN TTLs
+    # and every RST's TTL/IP ID; {"skipped": reason} without CAP_NET_RAW, None when capture is off.
+    packets: dict[str, Any] | None = None
+    # A RST whose IP TTL differs by >= 2 from every TTL the server itself sent (see probe.measure.packets).
+    rst_ttl_mismatch: bool | None = None
 
 
 @dataclass(slots=True)
 class HTTPRedirect(_Record):
     url: str
     status: int
+    location: str | None = None  # the redirect target as sent (absolute), even when it was never reached
 
 
 @dataclass(slots=True)
@@ -113,7 +127,9 @@ class HTTPAttempt(_Record):
     throughput_bps: float | None = None  # body bytes per second of the body download
     ttfb_ms: float | None = None
     # Blockpage fingerprints matched against the *whole* body (not only body_head), filled in by the
-    # runner before the body is dropped; each item {"name": str, "pattern": str, "location": str}.
+    # runner before the body is dropped; each item {"name", "pattern", "location", "scope", "confirmed",
+    # "countries", "source"}; "location" is "body", "header.<name>", or "header.location" for a
+    # redirect target (matched even when the redirect target could not be reached).
     fingerprints: list[dict[str, str]] = field(default_factory=list)
     # A control GET: the same URL and address with a harmless Host header (``host_header``), made
     # once after every attempt was reset or cut. Answered while the real Host is reset = Host filter.
@@ -123,6 +139,11 @@ class HTTPAttempt(_Record):
     # The redirect hop whose request failed (a redirect was answered, the next hop was not): where a person
     # following the chain is stopped. None when the URL's own request failed, or nothing failed.
     failed_url: str | None = None
+    # TCP packet evidence from the run's capture (probe.measure.packets): the server's SYN-ACK/FIN TTLs
+    # and every RST's TTL/IP ID; {"skipped": reason} without CAP_NET_RAW, None when capture is off.
+    packets: dict[str, Any] | None = None
+    # A RST whose IP TTL differs by >= 2 from every TTL the server itself sent (see probe.measure.packets).
+    rst_ttl_mismatch: bool | None = None
 
 
 @dataclass(slots=True)

@@ -27,11 +27,12 @@ from probe.fingerprints import FingerprintDB
 from probe.measure import dns as mdns
 from probe.measure import http as mhttp
 from probe.measure import inject as minject
+from probe.measure import packets as mpackets
 from probe.measure import tcp as mtcp
 from probe.measure import tls as mtls
 from probe.records import Steps, Vantage, Verdict
 from probe.results import make_record, new_id, utc_now
-from probe.targets import Target
+from probe.targets import Target, known_existing_names
 from probe.verdict import RunContext, classify, run_context
 
 R = TypeVar("R")
@@ -41,7 +42,7 @@ R = TypeVar("R")
 class RunConfig:
     vantage: Vantage
     results_dir: Path | None = Path("results")  # where probe.pipeline.run_once writes; the runner never does
-    resolvers: tuple[str, ...] = ()  # extra resolvers ("IP" or "IP:port") besides the system one
+    resolvers: tuple[str, ...] = ()  # extra resolvers (ResolverSpec forms: IP[:port], https://, tls://) besides the system one
     system_resolver: bool = True
     resolv_conf: str = "/etc/resolv.conf"
     ca_bundle: str | None = None
@@ -59,6 +60,7 @@ class RunConfig:
     inject_check: bool = True  # one raw query per name and resolver, every response collected
     inject_window: float = 1.0  # seconds the injection check listens for responses
     bogon_exempt: tuple[Any, ...] = ()  # special-purpose networks that are normal answers here
+    packet_capture: bool = True  # one sniffer per run: TTL/IP ID of SYN-ACKs and RSTs (needs CAP_NET_RAW)
 
 
 @dataclass(slots=True)
@@ -134,6 +136,17 @@ class Runner:
 
     # -- measuring ---------------------------------------------------------------------------
     async def measure_all(self, targets: list[Target]) -> list[TargetResult]:
+        if not self.cfg.packet_capture:
+            return await self._measure_all(targets)
+        capture = mpackets.PacketCapture()
+        await asyncio.to_thread(capture.start)  # a skip reason is recorded on every attempt
+        try:
+            with mpackets.activate(capture):
+                return await self._measure_all(targets)
+        finally:
+            await asyncio.to_thread(capture.stop_and_fill)
+
+    async def _measure_all(self, targets: list[Target]) -> list[TargetResult]:
         sem = asyncio.Semaphore(max(1, self.cfg.concurrency))
         verify = mtls.verifying_context(self.cfg.ca_bundle)
         async with mhttp.make_client(verify, timeout=self.cfg.timeout, backend=self.backend,
@@ -186,7 +199,7 @@ class Runner:
             for qtype in ("A", "AAAA"):
                 for spec in self.resolvers:
                     jobs.append(retried(lambda a, n=name, q=qtype, s=spec: mdns.lookup(
-                        n, q, s, timeout=cfg.timeout, attempt=a, t_origin=t_origin)))
+                        n, q, s, timeout=cfg.timeout, attempt=a, t_origin=t_origin, ca_bundle=cfg.ca_bundle)))
         for attempts in await asyncio.gather(*jobs):
             steps.dns.extend(attempts)
         if dns_done is not None:
@@ -239,7 +252,8 @@ class Runner:
             if _is_ip(host) or addresses.get(host):
                 http_jobs.append(retried(lambda a, u=url: mhttp.fetch(
                     client, u, timeout=cfg.timeout, attempt=a, t_origin=t_origin,
-                    max_redirects=cfg.max_redirects, max_body=cfg.max_body, inspect_body=inspect)))
+                    max_redirects=cfg.max_redirects, max_body=cfg.max_body, inspect_body=inspect,
+                    inspect_location=getattr(cfg.fingerprints, "match_location", None))))
         for attempts in await asyncio.gather(*http_jobs):
             steps.http.extend(attempts)
         for attempts in await asyncio.gather(*(self._host_control(a, client, t_origin) for a in
@@ -270,7 +284,7 @@ class Runner:
         jobs = []
         for name in target.dns_names:
             for spec in self.resolvers:
-                if spec.servers:
+                if spec.servers and spec.proto == "udp":  # DoH/DoT/TCP answers cannot be raced by a forger
                     address = format_endpoint(*spec.servers[0])
                     jobs.append(minject.dns_injection_check(name, address, window_s=self.cfg.inject_window,
                                                             attempt=1, t_origin=t_origin))
@@ -314,7 +328,7 @@ class Runner:
         """Controls from the whole run (canaries, addresses that reset any SNI), then a verdict each."""
         # The targets file's own names are known to exist: NXDOMAIN at every resolver for one of them is
         # not "site down" (a censor intercepting all DNS says exactly that).
-        known = frozenset(n.lower().rstrip(".") for r in results if not r.target.is_canary for n in r.target.dns_names)
+        known = known_existing_names([r.target for r in results])
         ctx = run_context([(r.target, r.steps) for r in results], fingerprints=self.cfg.fingerprints,
                           bogon_exempt=tuple(self.cfg.bogon_exempt), known_existing_names=known)
         for r in results:
@@ -339,6 +353,7 @@ class Runner:
             target = {"platform": r.target.platform, "name": r.target.name, "kind": r.target.kind}
             if r.target.scope:
                 target["scope"] = r.target.scope
+            target["known_to_exist"] = r.target.known_to_exist
             assert r.verdict is not None
             out.append(make_record(
                 run_id=run_id, measured_at=r.measured_at, vantage=self.cfg.vantage.to_dict(),

@@ -17,6 +17,7 @@ from probe.cli.report import compact_cmd, report_cmd
 from probe.cli.run import run_cmd, show_cmd
 from probe.cli.targets import targets_group
 from probe.control.command import helper_cmd
+from probe.fingerprints.update import fingerprints_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,6 +36,7 @@ COMMANDS: list[click.Command] = [
     status_cmd,
     consent_cmd,
     helper_cmd,
+    fingerprints_group,
 ]
 
 for _command in COMMANDS:

@@ -49,8 +49,10 @@ def common_run_options(f):
         click.option("--cc", default=lambda: os.environ.get("REACHPROBE_CC"), help="Country code, e.g. IR."),
         click.option("--network", default=lambda: os.environ.get("REACHPROBE_NETWORK"),
                      help="Free-text network name, e.g. 'MCI mobile'."),
-        click.option("--resolver", "resolvers", multiple=True, metavar="IP[:PORT]",
-                     help="Also query this resolver (repeatable). The system resolver is always asked."),
+        click.option("--resolver", "resolvers", multiple=True, metavar="IP[:PORT]|https://…|tls://…",
+                     help="Also query this resolver (repeatable): an address (UDP), tcp://IP, DNS over HTTPS "
+                          "(https://HOST/dns-query) or over TLS (tls://HOST[:853]); '#IP' pins a DoH/DoT "
+                          "server's address. The system resolver is always asked."),
         click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
                      help="Trust only this CA bundle instead of the system store."),
         click.option("--concurrency", type=click.IntRange(1, 512), default=8, show_default=True,
@@ -71,9 +73,12 @@ def common_run_options(f):
                           "raw capture needs CAP_NET_RAW, else a plain UDP socket is used)."),
         click.option("--inject-window", type=click.FloatRange(0.1, 10), default=1.0, show_default=True,
                      help="Seconds the injection check listens for responses."),
+        click.option("--packet-capture/--no-packet-capture", default=True, show_default=True,
+                     help="Record the IP TTL/ID of each connection's SYN-ACK and of any RST (one capture "
+                          "per run; needs CAP_NET_RAW, else recorded as skipped)."),
         click.option("--fingerprints", "fingerprints_dir", type=click.Path(exists=True, file_okay=False),
-                     help="Directory with OONI's ooni_fingerprints_dns.csv / ooni_fingerprints_http.csv "
-                          "(added to the built-in Iran fingerprints)."),
+                     help="Directory with more fingerprint lists (OONI's ooni_fingerprints_{dns,http}.csv, "
+                          "Citizen Lab's dns.csv/http.csv), added to the default set."),
         click.option("--allow-answers", "allow_answers", multiple=True, metavar="CIDR",
                      help="Special-purpose network whose DNS answers are normal here (a lab, a private "
                           "deployment); repeatable. Never needed on the public internet."),
@@ -107,25 +112,20 @@ def build_config(o: dict):
     for r in o["resolvers"]:
         try:
             ResolverSpec.parse(r)
-        except ValueError:
-            fail(f"--resolver {r!r}: give an IP address, optionally with :port", ExitCode.CONFIG)
+        except ValueError as exc:
+            fail(f"--resolver {r!r}: {exc}; give IP[:PORT], https://HOST/dns-query or tls://HOST[:PORT]",
+                 ExitCode.CONFIG)
     cc = o["cc"].upper() if o["cc"] else None
     vantage = Vantage(id=o["vantage"] or vantage_id(), asn=int(o["asn"]) if o["asn"] else None, cc=cc,
                       network=o["network"])
     fingerprints = None
     if o["fingerprints_dir"]:
-        from probe.fingerprints import FingerprintDB
+        from probe.fingerprints.sources import load_extra_dir
 
-        d = Path(o["fingerprints_dir"])
-        dns_csv, http_csv = d / "ooni_fingerprints_dns.csv", d / "ooni_fingerprints_http.csv"
-        if not dns_csv.exists() and not http_csv.exists():
-            fail(f"--fingerprints {d}: neither ooni_fingerprints_dns.csv nor ooni_fingerprints_http.csv there",
-                 ExitCode.CONFIG)
         try:
-            fingerprints = FingerprintDB.from_ooni_csv(dns_csv if dns_csv.exists() else None,
-                                                       http_csv if http_csv.exists() else None)
+            fingerprints = load_extra_dir(o["fingerprints_dir"])
         except (OSError, ValueError) as exc:
-            fail(f"--fingerprints {d}: {exc}", ExitCode.CONFIG)
+            fail(f"--fingerprints {exc}", ExitCode.CONFIG)
     try:
         exempt = tuple(ipaddress.ip_network(c, strict=False) for c in o["allow_answers"])
     except ValueError as exc:
@@ -136,6 +136,7 @@ def build_config(o: dict):
         ca_bundle=o["ca_bundle"], concurrency=o["concurrency"], timeout=o["timeout"],
         target_deadline=o["target_deadline"], retries=o["retries"], control_sni=o["control_sni"],
         ipv6=o["ipv6"], inject_check=o["inject_check"], inject_window=o["inject_window"],
+        packet_capture=o["packet_capture"],
         bogon_exempt=exempt, **extra,
     )
     return cfg, targets

@@ -18,6 +18,7 @@ import httpcore
 import httpx
 
 from probe.failures import HTTP_TOO_MANY_REDIRECTS
+from probe.measure import packets
 from probe.measure.step import recording, since
 from probe.records import HTTPAttempt, HTTPRedirect
 
@@ -28,6 +29,7 @@ BODY_HEAD_CHARS = 2048
 _TITLE_RE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 
 BodyInspector = Callable[[str, dict[str, str]], list[dict[str, str]]]
+LocationInspector = Callable[[str], list[dict[str, str]]]
 
 
 class PinnedBackend(httpcore.AsyncNetworkBackend):
@@ -43,8 +45,10 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         self.pins: dict[str, str] = {}
 
     async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        return await self.inner.connect_tcp(self.pins.get(host.lower(), host), port, timeout=timeout,
-                                            local_address=local_address, socket_options=socket_options)
+        stream = await self.inner.connect_tcp(self.pins.get(host.lower(), host), port, timeout=timeout,
+                                              local_address=local_address, socket_options=socket_options)
+        packets.note_socket(stream.get_extra_info("socket"))
+        return stream
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)
@@ -86,6 +90,7 @@ async def fetch(
     max_body: int = 262144,
     inspect_body: BodyInspector | None = None,
     host_header: str | None = None,
+    inspect_location: LocationInspector | None = None,
 ) -> HTTPAttempt:
     """GET `url`. Never raises: a failure is recorded with what was seen before it.
 
@@ -95,11 +100,16 @@ async def fetch(
     rec = HTTPAttempt(attempt=attempt, url=url, t0=since(t_origin, started), duration_ms=0.0, failure=None,
                       control=host_header is not None, host_header=host_header)
     body = bytearray()
-    with recording(rec, started):
+    with packets.attempt(rec), recording(rec, started):
         async with asyncio.timeout(timeout):
             await _follow(client, url, rec, body, started, max_redirects, max_body, host_header)
     if rec.status is not None:
         _summarise_body(rec, bytes(body), inspect_body)
+    if inspect_location is not None:
+        # A redirect into a blockpage host is evidence even when that host never answered.
+        for hop in rec.redirects:
+            if hop.location:
+                rec.fingerprints.extend(inspect_location(hop.location))
     return rec
 
 
@@ -115,7 +125,8 @@ async def _follow(client, url, rec, body, started, max_redirects, max_body, host
             if rec.ttfb_ms is None:
                 rec.ttfb_ms = round((time.monotonic() - started) * 1000, 3)
             if response.next_request is not None:
-                rec.redirects.append(HTTPRedirect(url=str(response.url), status=response.status_code))
+                rec.redirects.append(HTTPRedirect(url=str(response.url), status=response.status_code,
+                                                  location=str(response.next_request.url)))
                 if hop == max_redirects:
                     rec.failure = HTTP_TOO_MANY_REDIRECTS
                     rec.failed_url = None

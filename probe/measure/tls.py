@@ -8,6 +8,7 @@ import ssl
 import time
 from functools import lru_cache
 
+from probe.measure import packets
 from probe.measure.step import record_failure, recording, since
 from probe.records import TLSAttempt
 
@@ -78,6 +79,7 @@ class _Session:
 async def _handshake(ip: str, port: int, sni: str, ctx: ssl.SSLContext, timeout: float) -> _Session:
     async with asyncio.timeout(timeout):
         reader, writer = await asyncio.open_connection(ip, port)
+        packets.note_socket(writer.get_extra_info("socket"))
         try:
             incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
             sslobj = ctx.wrap_bio(incoming, outgoing, server_side=False, server_hostname=sni)
@@ -109,7 +111,7 @@ async def handshake(ip: str, port: int, sni: str, *, timeout: float, attempt: in
     rec = TLSAttempt(attempt=attempt, ip=ip, port=port, sni=sni, t0=since(t_origin, started),
                      duration_ms=0.0, failure=None, control=control)
     ctx = non_verifying_context() if control else verifying_context(ca_bundle)
-    with recording(rec, started):
+    with packets.attempt(rec), recording(rec, started):
         try:
             session = await _handshake(ip, port, sni, ctx, timeout)
         except ssl.SSLCertVerificationError as exc:

@@ -13,11 +13,12 @@ from probe.targets.model import (
     check_host,
     check_url,
     is_ip_literal,
+    known_existing_names,
     parse_endpoint,
     parse_prefix,
 )
 
 __all__ = [
     "CANARY_PLATFORM", "KNOWN_PLATFORMS", "Endpoint", "Target", "TargetSet", "TargetsError", "check_dns_name",
-    "check_host", "check_url", "is_ip_literal", "load_targets", "loads", "parse_endpoint", "parse_prefix",
+    "check_host", "check_url", "is_ip_literal", "known_existing_names", "load_targets", "loads", "parse_endpoint", "parse_prefix",
 ]

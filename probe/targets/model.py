@@ -86,6 +86,13 @@ class Target:
     def is_canary(self) -> bool:
         return self.kind == "canary"
 
+    @property
+    def known_to_exist(self) -> bool:
+        """The names of a platform's (or canary's) own target come from the targets file, which is
+        curated: they exist, so NXDOMAIN for them at every resolver is not "the site is gone". URLs
+        imported under "other" (a test list) carry no such promise: sites on those lists do vanish."""
+        return self.platform != "other"
+
     def url_hosts(self) -> list[str]:
         return [urlsplit(u).hostname or "" for u in self.urls]
 
@@ -103,6 +110,7 @@ class Target:
             "tls_name": self.tls_name,
             "expected_asns": list(self.expected_asns),
             "expected_prefixes": [str(p) for p in self.expected_prefixes],
+            "known_to_exist": self.known_to_exist,
         }
 
 
@@ -154,6 +162,19 @@ class TargetsError(Exception):
 # ---------------------------------------------------------------------------------------------
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")  # "_" occurs in real names (_dmarc, CDNs)
+
+
+def known_existing_names(targets: Sequence[Target]) -> frozenset[str]:
+    """Every name the targets file vouches for (see ``Target.known_to_exist``), lower case, for
+    ``probe.verdict.RunContext.known_existing_names``."""
+    out: set[str] = set()
+    for t in targets:
+        if not t.known_to_exist:
+            continue
+        for h in [*t.dns_names, *t.url_hosts(), *(e.host for e in t.endpoints)]:
+            if h and not is_ip_literal(h):
+                out.add(h.lower().rstrip("."))
+    return frozenset(out)
 
 
 def is_ip_literal(host: str) -> bool:

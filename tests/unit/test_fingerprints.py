@@ -54,14 +54,14 @@ def _normal_pages() -> list[tuple[str, str]]:
     return out
 
 
-def test_default_matches_iran_and_nothing_else():
-    db = FingerprintDB.default()
+@pytest.mark.parametrize("db", [FingerprintDB.iran(), FingerprintDB.default()], ids=["iran", "default"])
+def test_default_matches_iran_and_nothing_else(db):
     assert db.match_dns_answer("10.10.34.34")["name"]
     assert db.match_dns_answer("10.10.34.36") is not None
     assert db.match_dns_answer("d0:0:0:0:0:0:0:11") is not None  # normalised
     assert db.match_dns_answer("157.240.1.35") is None
     body = '<iframe src="http://10.10.34.34?type=Invalid Site&policy=MainPolicy"></iframe>'
-    assert [m["location"] for m in db.match_body(body)] == ["body"]
+    assert {m["location"] for m in db.match_body(body)} == {"body"}
     assert db.match_body("see https://peyvandha.ir/1-2.html")
     assert db.match_body("internet.ir/1-2")
     assert db.match_body("<html>hello</html>") == []

@@ -1,12 +1,23 @@
 """Blockpage fingerprints: DNS answers, HTTP bodies, HTTP headers (incl. redirect Location).
 
-    db = FingerprintDB.default()                      # built-in Iran defaults
-    db = FingerprintDB.from_ooni_csv(dns_csv=..., http_csv=...)   # OONI blocking-fingerprints CSVs
-    db.match_body(text)        -> [{"name", "pattern", "location", "scope"}]   (blockpage matches only)
-    db.match_dns_answer(ip)    -> {"name", "pattern", "location", "scope"} | None
+    db = FingerprintDB.default()     # OONI's and Citizen Lab's sets, shipped (or the user's updated copy)
+    db = FingerprintDB.iran()        # only Iran's national blockpage (the old built-in set)
+    db = FingerprintDB.from_ooni_csv(dns_csv=..., http_csv=...)          # OONI blocking-fingerprints CSVs
+    db = FingerprintDB.from_citizenlab_csv(dns_csv=..., http_csv=...)    # Citizen Lab filtering-annotations
+    db.match_body(text)        -> [{"name", "pattern", "location", "scope", "confirmed", "countries", "source"}]
+    db.match_dns_answer(ip)    -> {...} | None
     db.match_headers(headers)  -> [...]   (header.server, header.location, header.via, ...)
     db.match_location(url)     -> [...]   (a redirect target checked as header.location)
+
+A match's ``confirmed`` is true for a national (``nat``) or ISP (``isp``) fingerprint: those patterns
+name one censor's own page, so a match identifies it. Where the sets come from, their licences and
+``reachprobe fingerprints update``: :mod:`probe.fingerprints.sources` and docs/fingerprints.md.
     db.challenge(text, headers) -> str | None   (a CDN challenge/captcha page: NOT a blockpage)
+
+Citizen Lab's ``http.csv`` has no ``pattern_type`` (every pattern is a substring) and its
+``location_found`` is ``body`` or ``header`` without a name: such a pattern is matched against every
+header rendered as ``Name: value`` (its list has both ``Location: http://...`` and bare host patterns).
+Its ``dns.csv`` names the answer ``response``; ``expected_countries`` is a Python list literal.
 
 OONI's CSV columns: ``name, scope, other_names, location_found, pattern_type, pattern,
 confidence_no_fp, expected_countries, source, exp_url, notes``; ``pattern_type`` is
@@ -25,12 +36,11 @@ compiled once; ``prefix``/``full`` are string compares.
 
 from __future__ import annotations
 
-import csv
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 # Iran's national blockpage addresses, with the names OONI's fingerprint list gives them.
 IRAN_BLOCKPAGE_DNS: tuple[tuple[str, str], ...] = (
@@ -43,6 +53,10 @@ IRAN_BLOCKPAGE_IPS = tuple(ip for ip, _ in IRAN_BLOCKPAGE_DNS)
 BENIGN_SCOPES = frozenset({"fp", "injb"})
 # Scopes whose match is weak evidence (a vague word can appear on an ordinary page).
 WEAK_SCOPES = frozenset({"vbw"})
+# A national or ISP blockpage names one censor: a match on it identifies the censor (confirmed).
+CONFIRMING_SCOPES = frozenset({"nat", "isp"})
+# Citizen Lab's header patterns name no header: they are matched against every "Name: value" line.
+ANY_HEADER = "*"
 
 # CDN / anti-bot challenge pages: the site's own protection answering, not a censor. Literal markers
 # from Cloudflare's "Just a moment" / "Attention Required" / managed-challenge pages, plus the
@@ -73,10 +87,20 @@ class Fingerprint:
     pattern_type: str  # full | contains | prefix | regexp
     pattern: str
     countries: tuple[str, ...] = ()
+    source: str = ""  # "ooni" | "citizenlab" | "builtin" | "" (a CSV given by hand)
+    listed_scope: str | None = None  # the list's own scope when ``scope`` was lowered to "vbw"
 
-    def as_match(self, location: str | None = None) -> dict[str, str]:
-        return {"name": self.name, "pattern": self.pattern, "location": location or self.location,
-                "scope": self.scope}
+    @property
+    def confirmed(self) -> bool:
+        return self.scope in CONFIRMING_SCOPES
+
+    def as_match(self, location: str | None = None) -> dict[str, Any]:
+        out = {"name": self.name, "pattern": self.pattern, "location": location or self.location,
+               "scope": self.scope, "confirmed": self.confirmed, "countries": list(self.countries),
+               "source": self.source}
+        if self.listed_scope is not None:
+            out["listed_scope"] = self.listed_scope
+        return out
 
     @property
     def benign(self) -> bool:
@@ -194,21 +218,37 @@ class _BodyMatcher:
 
 @dataclass(slots=True)
 class FingerprintDB:
-    """Fingerprints of blockpages. Built-in Iran defaults, or OONI's CSVs (which include them)."""
+    """Fingerprints of blockpages: DNS answers, body patterns, header patterns.
+
+    A pattern already held (same place, same text) is not added again, so OONI's list, which carries
+    most of Citizen Lab's as ``cl.*``, and Citizen Lab's own files load side by side; the first loaded
+    wins (``default()`` loads OONI's first)."""
 
     dns: dict[str, Fingerprint] = field(default_factory=dict)  # normalised ip -> fingerprint
     body: list[Fingerprint] = field(default_factory=list)
-    headers: dict[str, list[Fingerprint]] = field(default_factory=dict)  # lowercase header -> fps
+    headers: dict[str, list[Fingerprint]] = field(default_factory=dict)  # lowercase header | "*" -> fps
+    sources: list[str] = field(default_factory=list)  # where the fingerprints came from (files, "builtin")
+    _keys: set[tuple[str, str]] = field(default_factory=set, repr=False)
     _body_matcher: _BodyMatcher | None = field(default=None, repr=False)
     _benign_matcher: _BodyMatcher | None = field(default=None, repr=False)
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def default(cls) -> "FingerprintDB":
-        """Iran's national blockpage (OONI ooni.ir_* / Citizen Lab nat_ir_*), DNS and body."""
-        db = cls()
+        """Every country's blockpages: OONI's and Citizen Lab's sets as shipped with the package, or
+        the user's copy from ``reachprobe fingerprints update`` where one is present and loads. Parsed
+        and compiled once per process; each call returns an independent copy sharing the compiled
+        matchers (adding to a copy never changes the cached set)."""
+        from probe.fingerprints.sources import load_default
+
+        return load_default().copy()
+
+    @classmethod
+    def iran(cls) -> "FingerprintDB":
+        """Iran's national blockpage only (OONI ooni.ir_* / Citizen Lab nat_ir_*), DNS and body."""
+        db = cls(sources=["builtin"])
         for ip, name in IRAN_BLOCKPAGE_DNS:
-            db.add(Fingerprint(name, "nat", "dns", "full", ip, ("IR",)))
+            db.add(Fingerprint(name, "nat", "dns", "full", ip, ("IR",), "builtin"))
         for name, pat in (
             ("ooni.ir_3", "peyvandha.ir/1-2"),
             ("nat_ir_peyvandha", "peyvandha.ir"),
@@ -216,36 +256,68 @@ class FingerprintDB:
             ("cl.nat_ir_iframe_forward_ipv4", 'iframe src="http://10.10.'),
             ("ooni.ir_1", 'iframe src="http://[d0:0:0:0:0:0:0:11:80]"'),
         ):
-            db.add(Fingerprint(name, "nat", "body", "contains", pat, ("IR",)))
+            db.add(Fingerprint(name, "nat", "body", "contains", pat, ("IR",), "builtin"))
         return db
 
     @classmethod
     def from_ooni_csv(cls, dns_csv: str | Path | None = None, http_csv: str | Path | None = None,
                       *, include_defaults: bool = True) -> "FingerprintDB":
-        """Load OONI blocking-fingerprints CSVs (either may be omitted). The built-in Iran defaults are
-        kept unless ``include_defaults=False`` (OONI's list contains them too; names de-duplicate)."""
+        """Load OONI blocking-fingerprints CSVs (either may be omitted), added to the default set
+        unless ``include_defaults=False``. Raises ValueError naming file and line on a bad file."""
+        from probe.fingerprints.sources import read_ooni_csv
+
         db = cls.default() if include_defaults else cls()
         for path in (dns_csv, http_csv):
-            if path is None:
-                continue
-            with open(path, newline="", encoding="utf-8") as f:
-                for row in csv.DictReader(f):
-                    fp = _row_to_fp(row)
-                    if fp is not None:
-                        db.add(fp)
+            if path is not None:
+                db.extend(read_ooni_csv(path), str(path))
         return db
 
-    def add(self, fp: Fingerprint) -> None:
+    @classmethod
+    def from_citizenlab_csv(cls, dns_csv: str | Path | None = None, http_csv: str | Path | None = None,
+                            *, include_defaults: bool = True) -> "FingerprintDB":
+        """Load Citizen Lab filtering-annotations ``dns.csv`` / ``http.csv`` (either may be omitted)."""
+        from probe.fingerprints.sources import read_citizenlab_dns_csv, read_citizenlab_http_csv
+
+        db = cls.default() if include_defaults else cls()
+        if dns_csv is not None:
+            db.extend(read_citizenlab_dns_csv(dns_csv), str(dns_csv))
+        if http_csv is not None:
+            db.extend(read_citizenlab_http_csv(http_csv), str(http_csv))
+        return db
+
+    def copy(self) -> "FingerprintDB":
+        return FingerprintDB(dns=dict(self.dns), body=list(self.body),
+                             headers={k: list(v) for k, v in self.headers.items()}, sources=list(self.sources),
+                             _keys=set(self._keys), _body_matcher=self._body_matcher,
+                             _benign_matcher=self._benign_matcher)
+
+    def extend(self, fps: Iterable[Fingerprint], source: str | None = None) -> int:
+        """Add fingerprints; returns how many were new."""
+        n = 0
+        for fp in fps:
+            n += self.add(fp)
+        if source is not None:
+            self.sources.append(source)
+        return n
+
+    def add(self, fp: Fingerprint) -> bool:
         loc = fp.location
+        kind = "header" if loc.startswith("header") else loc
+        key = (kind, _norm_ip(fp.pattern) if kind == "dns" else fp.pattern)
+        if key in self._keys:
+            return False
         if loc == "dns":
-            self.dns[_norm_ip(fp.pattern)] = fp
+            self.dns[key[1]] = fp
         elif loc == "body":
-            if not any(x.name == fp.name and x.pattern == fp.pattern for x in self.body):
-                self.body.append(fp)
+            self.body.append(fp)
             self._body_matcher = self._benign_matcher = None
-        elif loc.startswith("header"):
-            hname = loc.split(".", 1)[1].lower() if "." in loc else "*"
+        elif kind == "header":
+            hname = loc.split(".", 1)[1].lower() if "." in loc else ANY_HEADER
             self.headers.setdefault(hname, []).append(fp)
+        else:
+            return False
+        self._keys.add(key)
+        return True
 
     def __len__(self) -> int:
         return len(self.dns) + len(self.body) + sum(len(v) for v in self.headers.values())
@@ -253,11 +325,12 @@ class FingerprintDB:
     # -- matching ----------------------------------------------------------------------------
     def _matchers(self) -> tuple[_BodyMatcher, _BodyMatcher]:
         if self._body_matcher is None or self._benign_matcher is None:
-            self._body_matcher = _BodyMatcher([f for f in self.body if not f.benign])
+            vague = {_plain(f.pattern) for f in self.body if f.scope in WEAK_SCOPES}
+            self._body_matcher = _BodyMatcher([_demote_generic(f, vague) for f in self.body if not f.benign])
             self._benign_matcher = _BodyMatcher([f for f in self.body if f.benign])
         return self._body_matcher, self._benign_matcher
 
-    def match_body(self, text: str | bytes | None) -> list[dict[str, str]]:
+    def match_body(self, text: str | bytes | None) -> list[dict[str, Any]]:
         """Blockpage fingerprints found in a body. Benign/false-positive patterns are not returned, and
         on a CDN challenge page the vague and CDN-related matches are dropped (a captcha is not a
         blockpage)."""
@@ -275,36 +348,52 @@ class FingerprintDB:
             hits = []
         return [h.as_match("body") for h in sorted(hits, key=lambda h: h.name)]
 
-    def match_benign(self, text: str | None) -> list[dict[str, str]]:
+    def match_benign(self, text: str | None) -> list[dict[str, Any]]:
         """Known false-positive / benign patterns (scope fp, injb, Cloudflare), for explanations."""
         if not text:
             return []
         _, benign = self._matchers()
         return [h.as_match("body") for h in sorted(benign.scan(text), key=lambda h: h.name)]
 
-    def match_dns_answer(self, ip: str) -> dict[str, str] | None:
+    def match_dns_answer(self, ip: str) -> dict[str, Any] | None:
         fp = self.dns.get(_norm_ip(ip))
-        return fp.as_match("dns") if fp is not None else None
+        # 0.0.0.0 / 127.0.0.1 are listed as vague (vbw): any sinkhole answers them, and the bogon rule
+        # judges those; only a specific censor's address is a DNS blockpage fingerprint.
+        if fp is None or fp.benign or fp.scope in WEAK_SCOPES:
+            return None
+        return fp.as_match("dns")
 
-    def match_headers(self, headers: Mapping[str, str] | None) -> list[dict[str, str]]:
-        """Header fingerprints (header.server, header.location, header.via, ...); case-insensitive names."""
+    def match_headers(self, headers: Mapping[str, str] | None) -> list[dict[str, Any]]:
+        """Header fingerprints (header.server, header.location, header.via, ...; case-insensitive
+        names), and the name-less ones (Citizen Lab's) against every ``Name: value`` line."""
         if not headers:
             return []
-        out: list[dict[str, str]] = []
+        out: list[dict[str, Any]] = []
+        anywhere = self.headers.get(ANY_HEADER, ())
         for k, v in headers.items():
             if not isinstance(v, str):
                 continue
-            for fp in self.headers.get(k.lower(), ()):
+            name = k.lower()
+            for fp in self.headers.get(name, ()):
                 if not fp.benign and fp.matches_text(v):
-                    out.append(fp.as_match(f"header.{k.lower()}"))
+                    out.append(fp.as_match(f"header.{name}"))
+            if anywhere:
+                line = f"{_header_case(name)}: {v}"
+                for fp in anywhere:
+                    if not fp.benign and fp.pattern in line:
+                        out.append(fp.as_match(f"header.{name}"))
         return out
 
-    def match_location(self, url: str | None) -> list[dict[str, str]]:
-        """A redirect target checked against header.location fingerprints."""
+    def match_location(self, url: str | None) -> list[dict[str, Any]]:
+        """A redirect target checked against header.location fingerprints (and name-less ones)."""
         if not url:
             return []
-        return [fp.as_match("header.location") for fp in self.headers.get("location", ())
-                if not fp.benign and fp.matches_text(url)]
+        out = [fp.as_match("header.location") for fp in self.headers.get("location", ())
+               if not fp.benign and fp.matches_text(url)]
+        line = f"Location: {url}"
+        out += [fp.as_match("header.location") for fp in self.headers.get(ANY_HEADER, ())
+                if not fp.benign and fp.pattern in line]
+        return out
 
     def scope_of(self, name: str) -> str | None:
         for fp in self.body:
@@ -333,15 +422,22 @@ class FingerprintDB:
         return None
 
 
-def _row_to_fp(row: Mapping[str, str | None]) -> Fingerprint | None:
-    name = (row.get("name") or "").strip()
-    loc = (row.get("location_found") or "").strip().lower()
-    ptype = (row.get("pattern_type") or "contains").strip().lower()
-    pattern = row.get("pattern")
-    if not name or not loc or pattern is None or pattern == "":
-        return None
-    scope = (row.get("scope") or "").strip().lower()
-    countries = tuple(c.strip().upper() for c in (row.get("expected_countries") or "").split(",") if c.strip())
-    if loc == "header":  # Citizen Lab style: unspecified header; treat as Location (their forwards)
-        loc = "header.location"
-    return Fingerprint(name, scope, loc, ptype, pattern, countries)
+_TAG_RE = re.compile(r"<[^>]*>")
+
+
+def _plain(pattern: str) -> str:
+    return " ".join(_TAG_RE.sub(" ", pattern).split()).lower()
+
+
+def _demote_generic(fp: Fingerprint, vague: set[str]) -> Fingerprint:
+    """A pattern that is only a vague blocking word in markup (OONI's ``<title>Access Denied</title>``
+    listed as one institution's page) cannot tell a censor's page from a site's own "access denied"
+    (Akamai's, Apache's): it counts as weak (scope "vbw"), its listed scope kept in ``listed_scope``."""
+    if fp.scope in WEAK_SCOPES or fp.pattern_type == "regexp" or _plain(fp.pattern) not in vague:
+        return fp
+    return replace(fp, scope="vbw", listed_scope=fp.scope)
+
+
+def _header_case(name: str) -> str:
+    """"x-app-url" -> "X-App-Url": how Citizen Lab's "Location: ..." patterns were written."""
+    return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
