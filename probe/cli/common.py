@@ -91,7 +91,9 @@ def common_run_options(f):
 def build_config(o: dict):
     """RunConfig and the target list from parsed options; exits 2 on bad configuration.
     (Looked up as ``common.build_config`` by `run` and `daemon`, so the test harness can wrap it.)"""
-    from probe.runner import RunConfig  # heavy (httpx, dnspython): not for `reachprobe --help`
+    from probe.runner import (
+        RunConfig,  # heavy (httpx, dnspython): not for `reachprobe --help`
+    )
 
     try:
         target_set = load_targets(o["targets_path"])
@@ -120,7 +122,7 @@ def build_config(o: dict):
                       network=o["network"])
     fingerprints = None
     if o["fingerprints_dir"]:
-        from probe.fingerprints.sources import load_extra_dir
+        from probe.fingerprints import load_extra_dir
 
         try:
             fingerprints = load_extra_dir(o["fingerprints_dir"])

@@ -36,11 +36,24 @@ compiled once; ``prefix``/``full`` are string compares.
 
 from __future__ import annotations
 
+import csv
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+from probe.fingerprints.record import BENIGN_SCOPES, CONFIRMING_SCOPES, Fingerprint
+from probe.fingerprints.sources import (
+    FILES,
+    SHIPPED_DIR,
+    read_citizenlab_dns_csv,
+    read_citizenlab_http_csv,
+    read_file,
+    read_ooni_csv,
+    user_dir,
+)
 
 # Iran's national blockpage addresses, with the names OONI's fingerprint list gives them.
 IRAN_BLOCKPAGE_DNS: tuple[tuple[str, str], ...] = (
@@ -49,12 +62,9 @@ IRAN_BLOCKPAGE_DNS: tuple[tuple[str, str], ...] = (
 )
 IRAN_BLOCKPAGE_IPS = tuple(ip for ip, _ in IRAN_BLOCKPAGE_DNS)
 
-# Scopes that are never evidence of blocking.
-BENIGN_SCOPES = frozenset({"fp", "injb"})
 # Scopes whose match is weak evidence (a vague word can appear on an ordinary page).
 WEAK_SCOPES = frozenset({"vbw"})
 # A national or ISP blockpage names one censor: a match on it identifies the censor (confirmed).
-CONFIRMING_SCOPES = frozenset({"nat", "isp"})
 # Citizen Lab's header patterns name no header: they are matched against every "Name: value" line.
 ANY_HEADER = "*"
 
@@ -77,51 +87,6 @@ _CHALLENGE_MARKERS: tuple[tuple[str, str], ...] = (
     ("akamai_bot_manager", "/_sec/cp_challenge/"),
 )
 _CHALLENGE_HEADER = ("cf-mitigated", "challenge")  # Cloudflare sets "cf-mitigated: challenge"
-
-
-@dataclass(frozen=True, slots=True)
-class Fingerprint:
-    name: str
-    scope: str  # nat | isp | prod | inst | vbw | prov | fp | injb | ...
-    location: str  # "dns" | "body" | "header.<lowercase name>"
-    pattern_type: str  # full | contains | prefix | regexp
-    pattern: str
-    countries: tuple[str, ...] = ()
-    source: str = ""  # "ooni" | "citizenlab" | "builtin" | "" (a CSV given by hand)
-    listed_scope: str | None = None  # the list's own scope when ``scope`` was lowered to "vbw"
-
-    @property
-    def confirmed(self) -> bool:
-        return self.scope in CONFIRMING_SCOPES
-
-    def as_match(self, location: str | None = None) -> dict[str, Any]:
-        out = {"name": self.name, "pattern": self.pattern, "location": location or self.location,
-               "scope": self.scope, "confirmed": self.confirmed, "countries": list(self.countries),
-               "source": self.source}
-        if self.listed_scope is not None:
-            out["listed_scope"] = self.listed_scope
-        return out
-
-    @property
-    def benign(self) -> bool:
-        if self.scope in BENIGN_SCOPES:
-            return True
-        return "cloudflare" in (self.name + self.pattern).lower() and self.scope not in ("nat", "isp")
-
-    def matches_text(self, text: str) -> bool:
-        t = self.pattern_type
-        if t == "contains":
-            return self.pattern in text
-        if t == "prefix":
-            return text.startswith(self.pattern)
-        if t == "full":
-            return text == self.pattern
-        if t == "regexp":
-            try:
-                return re.search(self.pattern, text) is not None
-            except re.error:
-                return False
-        return False
 
 
 def _norm_ip(text: str) -> str:
@@ -239,8 +204,6 @@ class FingerprintDB:
         the user's copy from ``reachprobe fingerprints update`` where one is present and loads. Parsed
         and compiled once per process; each call returns an independent copy sharing the compiled
         matchers (adding to a copy never changes the cached set)."""
-        from probe.fingerprints.sources import load_default
-
         return load_default().copy()
 
     @classmethod
@@ -264,8 +227,6 @@ class FingerprintDB:
                       *, include_defaults: bool = True) -> "FingerprintDB":
         """Load OONI blocking-fingerprints CSVs (either may be omitted), added to the default set
         unless ``include_defaults=False``. Raises ValueError naming file and line on a bad file."""
-        from probe.fingerprints.sources import read_ooni_csv
-
         db = cls.default() if include_defaults else cls()
         for path in (dns_csv, http_csv):
             if path is not None:
@@ -276,8 +237,6 @@ class FingerprintDB:
     def from_citizenlab_csv(cls, dns_csv: str | Path | None = None, http_csv: str | Path | None = None,
                             *, include_defaults: bool = True) -> "FingerprintDB":
         """Load Citizen Lab filtering-annotations ``dns.csv`` / ``http.csv`` (either may be omitted)."""
-        from probe.fingerprints.sources import read_citizenlab_dns_csv, read_citizenlab_http_csv
-
         db = cls.default() if include_defaults else cls()
         if dns_csv is not None:
             db.extend(read_citizenlab_dns_csv(dns_csv), str(dns_csv))
@@ -441,3 +400,68 @@ def _demote_generic(fp: Fingerprint, vague: set[str]) -> Fingerprint:
 def _header_case(name: str) -> str:
     """"x-app-url" -> "X-App-Url": how Citizen Lab's "Location: ..." patterns were written."""
     return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
+
+
+# --- the default set and extra lists (files read by probe.fingerprints.sources) ---------------------
+def load_dir(shipped: Path = SHIPPED_DIR, user: Path | None = None) -> FingerprintDB:
+    """The four files, each from ``user`` when present and loadable there, else from ``shipped``."""
+    db = FingerprintDB.iran()  # Iran's national page is never missing, whatever the files hold
+    for name in FILES:
+        chosen = None
+        if user is not None and (user / name).is_file():
+            try:
+                fps = read_file(user / name)
+                chosen = user / name
+            except (OSError, ValueError, UnicodeDecodeError, csv.Error):
+                chosen = None  # a broken update: the shipped copy stands in
+        if chosen is None and (shipped / name).is_file():
+            fps = read_file(shipped / name)
+            chosen = shipped / name
+        if chosen is not None:
+            db.extend(fps, str(chosen))
+    db._matchers()  # compile once, here, so every copy shares the compiled patterns
+    return db
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(shipped: str, user: str | None) -> FingerprintDB:
+    return load_dir(Path(shipped), Path(user) if user else None)
+
+
+def load_default() -> FingerprintDB:
+    """The default set, parsed and compiled once per process (per user directory)."""
+    return _cached(str(SHIPPED_DIR), str(user_dir()))
+
+
+def clear_cache() -> None:
+    """After ``fingerprints update``: the next ``default()`` reads the new files."""
+    _cached.cache_clear()
+
+
+def load_extra_dir(d: str | Path) -> FingerprintDB:
+    """The default set plus the lists found in directory ``d`` (``--fingerprints DIR``): OONI's
+    ``ooni_fingerprints_{dns,http}.csv`` / ``fingerprints_{dns,http}.csv`` and Citizen Lab's
+    ``dns.csv`` / ``http.csv`` (in ``d`` or ``d/citizenlab/``). ValueError when none is there or one
+    does not parse."""
+    d = Path(d)
+    readers = {"ooni_fingerprints_dns.csv": read_ooni_csv, "ooni_fingerprints_http.csv": read_ooni_csv,
+               "fingerprints_dns.csv": read_ooni_csv, "fingerprints_http.csv": read_ooni_csv,
+               "dns.csv": read_citizenlab_dns_csv, "http.csv": read_citizenlab_http_csv,
+               "citizenlab/dns.csv": read_citizenlab_dns_csv, "citizenlab/http.csv": read_citizenlab_http_csv}
+    db = FingerprintDB.default()
+    found = 0
+    for rel, reader in readers.items():
+        path = d / rel
+        if path.is_file():
+            try:
+                db.extend(reader(path, "ooni" if reader is read_ooni_csv else "citizenlab"), str(path))
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise ValueError(f"{path}: {exc}") from exc
+            found += 1
+    if not found:
+        raise ValueError(f"{d}: none of {', '.join(readers)} there")
+    return db
+
+
+__all__ = ["BENIGN_SCOPES", "CONFIRMING_SCOPES", "WEAK_SCOPES", "Fingerprint", "FingerprintDB", "clear_cache",
+           "load_default", "load_extra_dir"]

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import ast
 import csv
-import functools
 from collections.abc import Iterator
 from pathlib import Path
 
-from probe.fingerprints import Fingerprint, FingerprintDB
+from probe.fingerprints.record import Fingerprint
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "fingerprints"
 # file name -> (reader name, source label). Order matters: OONI's first (its names win on duplicates).
@@ -127,63 +126,3 @@ def read_file(path: Path) -> list[Fingerprint]:
     if not fps:
         raise ValueError(f"{path}: no fingerprints in it")
     return fps
-
-
-def load_dir(shipped: Path = SHIPPED_DIR, user: Path | None = None) -> FingerprintDB:
-    """The four files, each from ``user`` when present and loadable there, else from ``shipped``."""
-    db = FingerprintDB.iran()  # Iran's national page is never missing, whatever the files hold
-    for name in FILES:
-        chosen = None
-        if user is not None and (user / name).is_file():
-            try:
-                fps = read_file(user / name)
-                chosen = user / name
-            except (OSError, ValueError, UnicodeDecodeError, csv.Error):
-                chosen = None  # a broken update: the shipped copy stands in
-        if chosen is None and (shipped / name).is_file():
-            fps = read_file(shipped / name)
-            chosen = shipped / name
-        if chosen is not None:
-            db.extend(fps, str(chosen))
-    db._matchers()  # compile once, here, so every copy shares the compiled patterns
-    return db
-
-
-@functools.lru_cache(maxsize=4)
-def _cached(shipped: str, user: str | None) -> FingerprintDB:
-    return load_dir(Path(shipped), Path(user) if user else None)
-
-
-def load_default() -> FingerprintDB:
-    """The default set, parsed and compiled once per process (per user directory)."""
-    return _cached(str(SHIPPED_DIR), str(user_dir()))
-
-
-def clear_cache() -> None:
-    """After ``fingerprints update``: the next ``default()`` reads the new files."""
-    _cached.cache_clear()
-
-
-def load_extra_dir(d: str | Path) -> FingerprintDB:
-    """The default set plus the lists found in directory ``d`` (``--fingerprints DIR``): OONI's
-    ``ooni_fingerprints_{dns,http}.csv`` / ``fingerprints_{dns,http}.csv`` and Citizen Lab's
-    ``dns.csv`` / ``http.csv`` (in ``d`` or ``d/citizenlab/``). ValueError when none is there or one
-    does not parse."""
-    d = Path(d)
-    readers = {"ooni_fingerprints_dns.csv": read_ooni_csv, "ooni_fingerprints_http.csv": read_ooni_csv,
-               "fingerprints_dns.csv": read_ooni_csv, "fingerprints_http.csv": read_ooni_csv,
-               "dns.csv": read_citizenlab_dns_csv, "http.csv": read_citizenlab_http_csv,
-               "citizenlab/dns.csv": read_citizenlab_dns_csv, "citizenlab/http.csv": read_citizenlab_http_csv}
-    db = FingerprintDB.default()
-    found = 0
-    for rel, reader in readers.items():
-        path = d / rel
-        if path.is_file():
-            try:
-                db.extend(reader(path, "ooni" if reader is read_ooni_csv else "citizenlab"), str(path))
-            except (UnicodeDecodeError, csv.Error) as exc:
-                raise ValueError(f"{path}: {exc}") from exc
-            found += 1
-    if not found:
-        raise ValueError(f"{d}: none of {', '.join(readers)} there")
-    return db

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import click
 
-from probe.fingerprints.sources import FILES, SHIPPED_DIR, clear_cache, user_dir
+from probe.fingerprints import clear_cache
+from probe.fingerprints.sources import FILES, SHIPPED_DIR, user_dir
 
 # The public lists (branch heads). Used only when `--from` is not given.
 UPSTREAM: dict[str, str] = {

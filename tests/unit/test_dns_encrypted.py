@@ -181,7 +181,8 @@ def test_dot_wrong_name_fails_verification(dot_server, tls_ctx):
 def test_runner_records_proto_and_skips_injection_for_doh(doh_server, tls_ctx, dns_server):
     """A port-53 resolver that lies beside a DoH one that does not: both recorded, each with its proto."""
     from probe.records import Vantage
-    from probe.runner import RunConfig, run_once
+    from probe.pipeline import run_once
+    from probe.runner import RunConfig
     from probe.targets import Target
     from tests.unit.servers import ZoneEntry
 

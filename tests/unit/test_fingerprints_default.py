@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from probe.fingerprints import FingerprintDB
+import probe.fingerprints as fingerprints
 from probe.fingerprints import sources
 from tests.unit.test_fingerprints import BLOCKPAGES, FP, needs_shared
 
@@ -139,9 +140,9 @@ def test_redirect_target_matched_even_when_unreachable():
 @pytest.fixture
 def cfg_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("REACHPROBE_CONFIG_DIR", str(tmp_path / "cfg"))
-    sources.clear_cache()
+    fingerprints.clear_cache()
     yield tmp_path / "cfg"
-    sources.clear_cache()
+    fingerprints.clear_cache()
 
 
 def _cli(*args):
@@ -173,7 +174,7 @@ def test_update_from_directory_then_fallback(cfg_dir, tmp_path):
     assert db.match_dns_answer("10.10.34.35") and str(sources.SHIPPED_DIR) in " ".join(db.sources)
     # a broken user copy falls back to the shipped file rather than leaving nothing
     (cfg_dir / "fingerprints" / "ooni_fingerprints_http.csv").write_text("garbage\n")
-    sources.clear_cache()
+    fingerprints.clear_cache()
     db = FingerprintDB.default()
     assert not db.match_body("a zzmarker1 page")
     assert any("ooni_fingerprints_http.csv" in s and str(sources.SHIPPED_DIR) in s for s in db.sources)
@@ -188,7 +189,7 @@ def test_update_refuses_a_file_that_does_not_parse(cfg_dir, tmp_path):
     (bad / "ooni_fingerprints_http.csv").write_text("what,ever\n1,2\n")
     r = _cli("fingerprints", "update", "--from", str(bad))
     assert r.exit_code != 0 and "does not parse" in r.output
-    sources.clear_cache()
+    fingerprints.clear_cache()
     assert FingerprintDB.default().match_body("zzmarker2")  # the good copy stayed
     assert _cli("fingerprints", "update", "--from", str(tmp_path / "nope")).exit_code == 2
 
@@ -221,13 +222,13 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @needs_shared
 def test_fingerprints_option_loads_both_formats(tmp_path):
     """`run --fingerprints DIR` with Citizen Lab's files (the layout that "could not be loaded at all")."""
-    db = sources.load_extra_dir(FP)  # ooni_fingerprints_*.csv and citizenlab/{dns,http}.csv
+    db = fingerprints.load_extra_dir(FP)  # ooni_fingerprints_*.csv and citizenlab/{dns,http}.csv
     assert sum("citizenlab/http.csv" in s for s in db.sources) == 1
     assert sum("ooni_fingerprints_http.csv" in s for s in db.sources) >= 1
-    db = sources.load_extra_dir(FP / "citizenlab")  # dns.csv / http.csv on their own
+    db = fingerprints.load_extra_dir(FP / "citizenlab")  # dns.csv / http.csv on their own
     assert any(s.endswith("citizenlab/http.csv") for s in db.sources)
     with pytest.raises(ValueError, match="none of"):
-        sources.load_extra_dir(tmp_path)
+        fingerprints.load_extra_dir(tmp_path)
     from probe.cli import main
 
     from tests.unit.daemon_harness import write_targets

@@ -208,7 +208,8 @@ def test_rst_to_syn_judged_against_the_address_syn_acks():
 @needs_raw
 def test_runner_records_packets_on_every_step(dns_server, https_server, pki):
     from probe.records import Vantage
-    from probe.runner import RunConfig, run_once
+    from probe.pipeline import run_once
+    from probe.runner import RunConfig
     from probe.targets import Target
     from tests.unit.servers import ZoneEntry
 
