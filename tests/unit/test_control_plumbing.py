@@ -249,6 +249,11 @@ def test_control_in_results_line_and_verdict(world, helper, classified):
     assert summary.without_control() == (0, 1)
     assert summary.results[0].verdict.status == "ok"
 
+    import analysis  # the analysts' reader takes lines with and without the field alike
+
+    df = analysis.load(cfg.results_dir)
+    assert len(df) == 3 and set(df["status"].astype(str)) == {"ok"}
+
 
 def test_control_does_not_change_the_steps(world, helper):
     cfg, targets, _ = world
