@@ -144,6 +144,13 @@ def build_config(o: dict):
         problem = check_helper_url(url)
         if problem:
             fail(f"--control {url!r}: {problem}", ExitCode.CONFIG)
+    if o["control_ca_bundle"]:
+        import ssl
+
+        try:
+            ssl.create_default_context(cafile=o["control_ca_bundle"])
+        except (OSError, ssl.SSLError) as exc:
+            fail(f"--control-ca-bundle {o['control_ca_bundle']}: not a PEM CA bundle ({exc})", ExitCode.CONFIG)
     extra = {"fingerprints": fingerprints} if fingerprints is not None else {}
     cfg = RunConfig(
         vantage=vantage, results_dir=Path(o["results_dir"]), resolvers=tuple(o["resolvers"]),

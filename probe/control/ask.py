@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from probe.control.client import ControlResult, HelperFailure, query_control
 from probe.control.model import ControlRequest
+from probe.failures import classify_exception
 from probe.netfacts import parse_ip
 
 # A helper refuses more than its --max-endpoints (32 by default; oohelperd has no lower cap).
@@ -64,26 +65,29 @@ def control_endpoints(url: str, resolved: Mapping[str, Iterable[str]], ipv6: boo
     return out[:MAX_ENDPOINTS]
 
 
+def _unasked(url: str, headers: Mapping[str, str], tcp_connect: Sequence[str]) -> ControlResult:
+    return ControlResult(request=ControlRequest(http_request=url, tcp_connect=list(tcp_connect),
+                                                http_request_headers={k: [v] for k, v in headers.items()}))
+
+
 async def ask(helpers: Sequence[str], url: str, headers: Mapping[str, str], tcp_connect: Sequence[str],
               timeout: float, deadline: float, ca_bundle: str | None = None) -> ControlResult:
     """Ask ``helpers`` in order until one answers, each for at most ``timeout`` seconds and all of
     them before ``deadline`` (a ``time.monotonic()`` instant). Helpers left unasked when the deadline
-    comes are recorded with :data:`DEADLINE_FAILURE`."""
-    result: ControlResult | None = None
+    comes are recorded with :data:`DEADLINE_FAILURE`. Never raises."""
+    result = _unasked(url, headers, tcp_connect)
     for helper in helpers:
         left = deadline - time.monotonic()
         if left < MIN_QUERY_SECONDS:
-            if result is None:
-                result = ControlResult(request=ControlRequest(http_request=url, tcp_connect=list(tcp_connect),
-                                                              http_request_headers={k: [v] for k, v in headers.items()}))
             result.failures.append(HelperFailure(helper, DEADLINE_FAILURE))
             continue
-        one = await query_control([helper], url, headers, tcp_connect, min(timeout, left), ca_bundle=ca_bundle)
-        if result is not None:
-            one.failures[:0] = result.failures
+        try:
+            one = await query_control([helper], url, headers, tcp_connect, min(timeout, left), ca_bundle=ca_bundle)
+        except Exception as exc:  # noqa: BLE001 - e.g. an unreadable CA bundle: a failed helper, never a failed target
+            one = _unasked(url, headers, tcp_connect)
+            one.failures.append(HelperFailure(helper, classify_exception(exc)[:200]))
+        one.failures[:0] = result.failures
         result = one
         if result.ok:
             break
-    if result is None:  # no helper configured: the caller should not have asked
-        result = ControlResult(request=ControlRequest(http_request=url, tcp_connect=list(tcp_connect)))
     return result

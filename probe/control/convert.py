@@ -16,7 +16,12 @@ from urllib.parse import urlsplit
 
 from probe.control.client import ControlResult
 from probe.control.model import ControlResponse
-from probe.failures import GENERIC_TIMEOUT, LEGACY_SPELLINGS, SSL_INVALID_CERTIFICATE, UNKNOWN_FAILURE
+from probe.failures import (
+    GENERIC_TIMEOUT,
+    LEGACY_SPELLINGS,
+    SSL_INVALID_CERTIFICATE,
+    UNKNOWN_FAILURE,
+)
 from probe.netfacts import parse_ip
 from probe.verdict import ControlMeasurement
 

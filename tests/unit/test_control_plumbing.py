@@ -17,7 +17,12 @@ from click.testing import CliRunner
 import probe.runner as runner_mod
 from probe.control.ask import DEADLINE_FAILURE, check_helper_url, control_endpoints
 from probe.control.client import ControlResult, HelperFailure
-from probe.control.convert import EMPTY_CONTROL, from_result, normalize_failure, to_measurement
+from probe.control.convert import (
+    EMPTY_CONTROL,
+    from_result,
+    normalize_failure,
+    to_measurement,
+)
 from probe.control.measure import BODY_RATE_MIN_SECONDS, _set_timing
 from probe.control.model import ControlRequest, ControlResponse, HTTPRequestResult
 from probe.pipeline import run_once
@@ -282,7 +287,7 @@ def test_dead_helper_first_then_live(world, helper, classified):
 
 
 def test_all_helpers_dead(world, classified, tmp_path):
-    cfg, targets, hs = world
+    cfg, targets, _ = world
     # The target itself does not answer either (nothing listens): weak evidence that a dead control
     # must never turn into "blocked".
     refused = int(dead_url().rsplit(":", 1)[1].strip("/"))
@@ -329,7 +334,7 @@ TARGETS = textwrap.dedent("""
 
 @pytest.fixture
 def cli(tmp_path, monkeypatch, zone, https_server, pki):
-    import probe.cli.common as common
+    from probe.cli import common
 
     real = common.build_config
 
@@ -393,3 +398,15 @@ def test_cli_rejects_bad_control_url(cli, url, words):
 def test_cli_control_ca_bundle_must_exist(cli, tmp_path):
     result = cli("--control", "https://th.example.org/", "--control-ca-bundle", str(tmp_path / "missing.pem"))
     assert result.exit_code == 2 and "--control-ca-bundle" in result.output
+
+
+def test_unreadable_control_ca_bundle(cli, tmp_path, world):
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate\n")
+    result = cli("--control", "https://127.0.0.1:9/", "--control-ca-bundle", str(bad))
+    assert result.exit_code == 2 and result.output.startswith("reachprobe: --control-ca-bundle")
+    # Past the CLI (the file changed under a daemon, say): a failed helper, the target measured anyway.
+    cfg, targets, _ = world
+    cfg.controls, cfg.control_ca_bundle = ("https://127.0.0.1:9/",), str(bad)
+    r = run_once(cfg, targets[:1]).results[0]
+    assert r.verdict.status == "ok" and not r.control.ok and len(r.control.failures) == 1
