@@ -21,6 +21,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from probe import __version__
+from probe.control import ask as mcontrol
+from probe.control.client import ControlResult
+from probe.control.convert import from_result
 from probe.endpoint import format_endpoint
 from probe.failures import DNS_NO_ANSWER, RESET_OR_EOF
 from probe.fingerprints import FingerprintDB
@@ -61,6 +64,15 @@ class RunConfig:
     inject_window: float = 1.0  # seconds the injection check listens for responses
     bogon_exempt: tuple[Any, ...] = ()  # special-purpose networks that are normal answers here
     packet_capture: bool = True  # one sniffer per run: TTL/IP ID of SYN-ACKs and RSTs (needs CAP_NET_RAW)
+    controls: tuple[str, ...] = ()  # test helper URLs (the outside control), tried in order; () = none
+    control_timeout: float | None = None  # per helper; None: 3 x the step timeout, at most CONTROL_TIMEOUT_CAP
+    control_ca_bundle: str | None = None  # CA bundle for the helpers' own HTTPS (default: the system store)
+
+    @property
+    def control_timeout_s(self) -> float:
+        if self.control_timeout is not None:
+            return self.control_timeout
+        return min(self.timeout * 3, CONTROL_TIMEOUT_CAP)
 
 
 @dataclass(slots=True)
@@ -70,6 +82,7 @@ class TargetResult:
     measured_at: datetime
     deadline_exceeded: bool = False
     verdict: Verdict | None = None
+    control: ControlResult | None = None  # the outside control, when one was asked for
 
 
 @dataclass(slots=True)
@@ -88,6 +101,21 @@ class RunSummary:
             per = out.setdefault(r.target.platform, {})
             per[status] = per.get(status, 0) + 1
         return out
+
+    def without_control(self) -> tuple[int, int]:
+        """(verdicts made without an outside control, verdicts that could have had one): web targets
+        with no control configured, or whose helpers all failed."""
+        eligible = [r for r in self.results if wants_control(r.target)]
+        return sum(1 for r in eligible if r.control is None or not r.control.ok), len(eligible)
+
+
+# Seconds a helper gets at most by default (a helper's own --timeout is 15 s per control).
+CONTROL_TIMEOUT_CAP = 30.0
+
+
+def wants_control(target: Target) -> bool:
+    """Targets the outside control is asked about: web targets, by their first URL."""
+    return target.kind == "web" and bool(target.urls)
 
 
 # A resolver's NOERROR-without-records is a definitive answer (a name with no IPv6, say), not a glitch
@@ -164,19 +192,56 @@ class Runner:
     async def measure_target(self, target: Target, client) -> TargetResult:
         res = TargetResult(target=target, steps=Steps(), measured_at=utc_now())
         t_origin = time.monotonic()
+        dns_done = asyncio.Event()
+        control_task = None
+        if self.cfg.controls and wants_control(target):
+            # Beside the connect steps, never in their way; bounded by the target's deadline on its own,
+            # so a slow helper neither delays the steps nor marks the target as out of time.
+            control_task = asyncio.ensure_future(
+                self._control(target, res.steps, dns_done, t_origin + self.cfg.target_deadline))
         try:
-            async with asyncio.timeout(self.cfg.target_deadline):
-                await self._measure_into(target, res.steps, client, t_origin)
-        except TimeoutError:
-            # Steps finished so far are kept; the verdict sees the deadline through this flag.
-            res.deadline_exceeded = True
+            try:
+                async with asyncio.timeout(self.cfg.target_deadline):
+                    await self._measure_into(target, res.steps, client, t_origin, dns_done)
+            except TimeoutError:
+                # Steps finished so far are kept; the verdict sees the deadline through this flag.
+                res.deadline_exceeded = True
+            if control_task is not None:
+                res.control = await control_task
+        finally:
+            if control_task is not None and not control_task.done():
+                control_task.cancel()  # the run itself was cancelled
         return res
 
-    async def _measure_into(self, target: Target, steps: Steps, client, t_origin: float) -> None:
+    async def _control(self, target: Target, steps: Steps, dns_done: asyncio.Event, deadline: float) -> ControlResult:
+        """The outside control for the target's first URL, with the addresses the DNS step found."""
+        cfg = self.cfg
+        url = target.urls[0]
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                await dns_done.wait()
+            resolved = self._resolved(steps)
+        except TimeoutError:
+            resolved = {}  # the DNS step did not finish: the helpers get the URL alone
+        return await mcontrol.ask(cfg.controls, url, {"User-Agent": mhttp.USER_AGENT},
+                                  mcontrol.control_endpoints(url, resolved, cfg.ipv6), timeout=cfg.control_timeout_s,
+                                  deadline=deadline, ca_bundle=cfg.control_ca_bundle)
+
+    @staticmethod
+    def _resolved(steps: Steps) -> dict[str, list[str]]:
+        """name -> every address any resolver answered for it (A first), uncapped: the control's view."""
+        out: dict[str, list[str]] = {}
+        for a in sorted(steps.dns, key=lambda a: a.qtype != "A"):
+            if a.failure is None:
+                out.setdefault(a.query.lower().rstrip("."), []).extend(a.answers)
+        return out
+
+    async def _measure_into(self, target: Target, steps: Steps, client, t_origin: float,
+                            dns_done: asyncio.Event | None = None) -> None:
         cfg = self.cfg
         # The injection check listens for its whole window: it runs beside the other steps, once the
         # DNS step has asked its questions (the resolver sees the stub's query first, as a browser's).
-        dns_done = asyncio.Event()
+        dns_done = dns_done if dns_done is not None else asyncio.Event()
         inject_task = asyncio.ensure_future(self._inject(target, t_origin, dns_done)) if cfg.inject_check else None
         try:
             await self._connect_steps(target, steps, client, t_origin, dns_done)
@@ -332,7 +397,7 @@ class Runner:
         ctx = run_context([(r.target, r.steps) for r in results], fingerprints=self.cfg.fingerprints,
                           bogon_exempt=tuple(self.cfg.bogon_exempt), known_existing_names=known)
         for r in results:
-            r.verdict = classify(r.target, r.steps, ctx)
+            r.verdict = classify(r.target, r.steps, ctx, control=from_result(r.control))
         return ctx
 
     def records(self, results: list[TargetResult], run_id: str, ctx: RunContext) -> list[dict[str, Any]]:
@@ -355,11 +420,14 @@ class Runner:
                 target["scope"] = r.target.scope
             target["known_to_exist"] = r.target.known_to_exist
             assert r.verdict is not None
+            extra: dict[str, Any] = {"deadline_exceeded": r.deadline_exceeded, "controls": controls, "config": config}
+            if r.control is not None:
+                extra["control"] = r.control.to_dict()
             out.append(make_record(
                 run_id=run_id, measured_at=r.measured_at, vantage=self.cfg.vantage.to_dict(),
                 software_version=__version__, target=target, steps=r.steps.to_dict(),
                 verdict=r.verdict.to_dict(),
-                extra={"deadline_exceeded": r.deadline_exceeded, "controls": controls, "config": config},
+                extra=extra,
             ))
         return out
 

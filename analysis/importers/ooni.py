@@ -28,8 +28,11 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from probe.failures import (CERT_FAILURES, DNS_NO_ANSWER, DNS_NXDOMAIN, DNS_SERVFAIL, GENERIC_TIMEOUT,
-                            LEGACY_SPELLINGS, SSL_INVALID_CERTIFICATE, SSL_UNKNOWN_AUTHORITY, UNKNOWN_FAILURE)
+from probe.control.client import JSON_PARSE_ERROR
+from probe.control.convert import normalize_failure, to_measurement
+from probe.control.model import ControlResponse
+from probe.failures import (CERT_FAILURES, DNS_NO_ANSWER, DNS_NXDOMAIN, DNS_SERVFAIL, SSL_UNKNOWN_AUTHORITY,
+                            UNKNOWN_FAILURE)
 from probe.fingerprints import FingerprintDB
 from probe.records import DNSAttempt, HTTPAttempt, HTTPRedirect, Steps, TCPAttempt, TLSAttempt, Verdict
 from probe.targets import Endpoint, Target
@@ -255,7 +258,7 @@ def convert(doc: dict[str, Any], db: FingerprintDB) -> tuple[Target, Steps, Cont
         host = (urlsplit(inp or "").hostname or "").lower()
         target = Target(platform=platform_of(host), name=inp or "?", kind="web", urls=(inp,) if inp else (),
                         dns_names=(host,) if host else (), tls_name=host or None)
-        control = _control(tk)
+        control = _control(tk, inp)
     else:
         platform = {"facebook_messenger": "facebook"}.get(test, test)
         urls = tuple(dict.fromkeys(a.url for a in steps.http if a.url))
@@ -277,17 +280,7 @@ def platform_of(host: str) -> str:
 # --- test keys -> step records ---------------------------------------------------------------------
 def _failure(f: Any) -> str | None:
     """OONI failure -> our failure string (None = success). Normalises legacy spellings."""
-    if f in (None, False, "", "null"):
-        return None
-    s = str(f)
-    low = s.lower()
-    if low.startswith("ssl_error") or "certificate verify failed" in low:
-        return SSL_INVALID_CERTIFICATE
-    if low in LEGACY_SPELLINGS:
-        return LEGACY_SPELLINGS[low]
-    if low.startswith("generic_timeout") or low == "timeout":
-        return GENERIC_TIMEOUT
-    return s
+    return normalize_failure(f)
 
 
 def _resolver_id(q: dict[str, Any]) -> str:
@@ -452,28 +445,17 @@ def _one_http(r: dict[str, Any], db: FingerprintDB, *, attempt: int) -> HTTPAtte
     )
 
 
-def _control(tk: dict[str, Any]) -> ControlMeasurement | None:
+def _control(tk: dict[str, Any], url: str | None = None) -> ControlMeasurement | None:
+    """OONI's control (its test helper's answer), converted as the probe converts its own."""
     c = tk.get("control")
     cf = tk.get("control_failure")
     if not isinstance(c, dict) or not c:
         return ControlMeasurement(source="ooni_th", failed=str(cf)) if cf else None
-    dns = c.get("dns") or {}
-    tcp = {k: (None if (v or {}).get("status") else (_failure((v or {}).get("failure")) or UNKNOWN_FAILURE))
-           for k, v in (c.get("tcp_connect") or {}).items()}
-    tls = {k: (None if (v or {}).get("status") else (_failure((v or {}).get("failure")) or UNKNOWN_FAILURE))
-           for k, v in (c.get("tls_handshake") or {}).items()}
-    http = c.get("http_request") or {}
-    return ControlMeasurement(
-        source="ooni_th",
-        failed=str(cf) if cf else None,
-        dns_addrs=list(dns.get("addrs") or []) if dns.get("addrs") is not None or dns.get("failure") else None,
-        dns_failure=_failure(dns.get("failure")),
-        tcp=tcp, tls=tls,
-        http_failure=_failure(http.get("failure")),
-        http_status=http.get("status_code") if isinstance(http.get("status_code"), int) and http.get("status_code", 0) > 0 else None,
-        http_body_length=http.get("body_length"),
-        http_title=http.get("title"),
-    )
+    try:
+        response = ControlResponse.model_validate(c)
+    except ValueError:  # pydantic's ValidationError: a control we cannot read is no control
+        return ControlMeasurement(source="ooni_th", failed=str(cf) if cf else JSON_PARSE_ERROR)
+    return to_measurement(response, url or None, source="ooni_th", control_failure=cf)
 
 
 def _asn(v: Any) -> int | None:

@@ -82,6 +82,14 @@ def common_run_options(f):
         click.option("--allow-answers", "allow_answers", multiple=True, metavar="CIDR",
                      help="Special-purpose network whose DNS answers are normal here (a lab, a private "
                           "deployment); repeatable. Never needed on the public internet."),
+        click.option("--control", "controls", multiple=True, metavar="URL", envvar="REACHPROBE_CONTROL",
+                     help="Test helper asked for the outside view of each web target (OONI's protocol: "
+                          "`reachprobe helper`, or OONI's own); repeatable, tried in order. A helper that "
+                          "fails is recorded, never taken as blocking. [env REACHPROBE_CONTROL, "
+                          "whitespace-separated]"),
+        click.option("--control-ca-bundle", type=click.Path(exists=True, dir_okay=False),
+                     help="Trust only this CA bundle for the helpers' HTTPS (a self-hosted helper with its "
+                          "own CA); default: the system store."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -132,6 +140,19 @@ def build_config(o: dict):
         exempt = tuple(ipaddress.ip_network(c, strict=False) for c in o["allow_answers"])
     except ValueError as exc:
         fail(f"--allow-answers: {exc}", ExitCode.CONFIG)
+    from probe.control.ask import check_helper_url
+
+    for url in o["controls"]:
+        problem = check_helper_url(url)
+        if problem:
+            fail(f"--control {url!r}: {problem}", ExitCode.CONFIG)
+    if o["control_ca_bundle"]:
+        import ssl
+
+        try:
+            ssl.create_default_context(cafile=o["control_ca_bundle"])
+        except (OSError, ssl.SSLError) as exc:
+            fail(f"--control-ca-bundle {o['control_ca_bundle']}: not a PEM CA bundle ({exc})", ExitCode.CONFIG)
     extra = {"fingerprints": fingerprints} if fingerprints is not None else {}
     cfg = RunConfig(
         vantage=vantage, results_dir=Path(o["results_dir"]), resolvers=tuple(o["resolvers"]),
@@ -139,7 +160,7 @@ def build_config(o: dict):
         target_deadline=o["target_deadline"], retries=o["retries"], control_sni=o["control_sni"],
         ipv6=o["ipv6"], inject_check=o["inject_check"], inject_window=o["inject_window"],
         packet_capture=o["packet_capture"],
-        bogon_exempt=exempt, **extra,
+        bogon_exempt=exempt, controls=tuple(o["controls"]), control_ca_bundle=o["control_ca_bundle"], **extra,
     )
     return cfg, targets
 

@@ -70,6 +70,10 @@ def run_cmd(quiet: bool, consent_yes: bool, **o) -> None:
         out.print(summary_table(summary.counts(),
                                 f"{len(summary.records)} measurements in {summary.elapsed_s:.1f}s"))
         out.print(f"written to {summary.written_to}")
+        without, eligible = summary.without_control()
+        if without:
+            why = "no --control configured" if not cfg.controls else "no helper answered"
+            out.print(f"{without} of {eligible} web verdicts made without an outside control ({why})")
     sys.exit(ExitCode.OK)
 
 

@@ -67,6 +67,9 @@ FORWARDED_HEADERS = ("user-agent", "accept", "accept-language")
 TITLE_SCAN_BYTES = 65536
 _TITLE_RE = re.compile(rb"(?i)<title>([^<]{1,512})</title>")  # measurexlite.WebGetTitle
 _ADDRESSES_TRIED = 4  # per HTTP connection, of a name's (all allowed) addresses
+# x_body_bytes_per_s only for a body that took this long from first to last byte: a shorter one is one
+# or two TCP windows, whose "rate" says nothing about the path.
+BODY_RATE_MIN_SECONDS = 0.2
 
 
 class InvalidRequest(ValueError):
@@ -229,6 +232,9 @@ async def _fetch(req: ControlRequest, settings: MeasureSettings, backend: Pinned
     transport._pool = httpcore.AsyncConnectionPool(ssl_context=ssl_ctx, max_connections=4,
                                                    max_keepalive_connections=0, network_backend=backend)
     result = HTTPRequestResult()
+    started = time.monotonic()
+    first_byte = last_byte = None  # when the body's first and last chunks arrived
+    length = 0
     async with httpx.AsyncClient(transport=transport, follow_redirects=True, max_redirects=settings.max_redirects,
                                  timeout=httpx.Timeout(timeout), trust_env=False) as client:
         try:
@@ -237,9 +243,12 @@ async def _fetch(req: ControlRequest, settings: MeasureSettings, backend: Pinned
                     result.status_code = response.status_code
                     result.headers = {_canonical_header(k): v for k, v in response.headers.items()}
                     result.discovered_h3_endpoint = _h3_endpoint((response.history or [response])[0])
-                    length, head = 0, bytearray()
+                    head = bytearray()
                     try:
                         async for chunk in response.aiter_bytes():
+                            last_byte = time.monotonic()
+                            if first_byte is None:
+                                first_byte = last_byte
                             chunk = chunk[: settings.max_body - length]
                             length += len(chunk)
                             if len(head) < TITLE_SCAN_BYTES:
@@ -254,7 +263,18 @@ async def _fetch(req: ControlRequest, settings: MeasureSettings, backend: Pinned
             result.failure = _http_failure(exc)
             if result.status_code == -1:
                 result.body_length = -1
+    _set_timing(result, started, first_byte, last_byte, length)
     return result
+
+
+def _set_timing(result: HTTPRequestResult, started: float, first_byte: float | None, last_byte: float | None,
+                length: int) -> None:
+    """Our extension to the protocol (OONI's helpers lack it; clients must do without): the whole
+    fetch's time, and the body's transfer rate when the body took long enough to measure one, so a
+    client can tell a throttled path from a slow server."""
+    result.x_duration_ms = round((time.monotonic() - started) * 1000, 3)
+    body_s = (last_byte - first_byte) if first_byte is not None and last_byte is not None else 0.0
+    result.x_body_bytes_per_s = round(length / body_s, 1) if body_s >= BODY_RATE_MIN_SECONDS else None
 
 
 # ------------------------------------------------------------------------------------ TCP and TLS

@@ -122,9 +122,9 @@ class ControlMeasurement:
     http_status: int | None = None
     http_body_length: int | None = None
     http_title: str | None = None
-    # Our helper's timing of its fetch (OONI's helpers send none): whole fetch, and the body's own rate.
-    http_duration_ms: float | None = None
-    http_body_bps: float | None = None
+    # Our helper's timing extension (x_duration_ms, x_body_bytes_per_s); OONI's helpers lack it.
+    http_duration_ms: float | None = None  # the whole fetch, redirects included
+    http_body_bps: float | None = None  # body bytes / first-to-last body byte, when that took >= 0.2 s
 
     def dns_ips(self) -> list[str]:
         return [a for a in (self.dns_addrs or []) if netfacts.parse_ip(a) is not None]
