@@ -23,6 +23,7 @@ import click
 from probe import cli_run
 from probe.cli_run import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, common_run_options
 from probe.consent import consent_option, require_consent
+from probe.results import ReadReport, read_tail
 
 
 def _duration(_ctx, param, value):
@@ -178,27 +179,16 @@ def results_usage(results_dir: Path) -> dict:
     return {"files": len(files), "bytes": total, "newest": files[-1].name if files else None}
 
 
-def last_run_from_results(results_dir: Path) -> dict | None:
-    """Without daemon state (cron use): the last run in the newest results file (its tail only)."""
+def last_run_from_results(results_dir: Path, report: ReadReport | None = None) -> dict | None:
+    """Without daemon state (cron use): the last run in the newest results file (its tail only);
+    lines skipped there are noted in ``report``."""
     files = sorted(results_dir.glob("*.jsonl"))
     if not files:
         return None
-    path = files[-1]
     try:
-        with open(path, "rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, size - 512 * 1024))
-            tail = fh.read().split(b"\n")
+        recs = read_tail(files[-1], 512 * 1024, report)
     except OSError:
         return None
-    recs = []
-    for raw in tail:
-        try:
-            rec = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(rec, dict):
-            recs.append(rec)
     if not recs:
         return None
     run_id = recs[-1].get("run_id")
@@ -271,7 +261,10 @@ def status_cmd(results_dir: str, check: bool, as_json: bool) -> None:
         click.echo(f"reachprobe: {why}", err=not ok)
         sys.exit(EXIT_OK if ok else EXIT_FAILED)
     usage = results_usage(path)
-    last = (state or {}).get("last_run") or last_run_from_results(path)
+    report = ReadReport()
+    last = (state or {}).get("last_run") or last_run_from_results(path, report)
+    for msg in report.messages():
+        click.echo(f"reachprobe: warning: {msg}", err=True)
     if as_json:
         click.echo(json.dumps({"healthy": ok, "reason": why, "locked": locked, "lock_pid": holder,
                                "state": state, "last_run": last, "results": usage,

@@ -65,7 +65,7 @@ def test_contract_only_lines_bad_lines_and_fallback_parser(tmp_path):
     got = analysis.load(p)
     assert len(got) == 3 and got["asn"].tolist() == [58224, 58224, 58224]
     rep = got.attrs["read_report"]
-    assert rep["bad_lines"] == [f"{p}:3"] and rep["torn_final"] == []
+    assert rep["bad_lines"] == [f"{p}:3: not JSON (Expecting value at column 1)"] and rep["torn_final"] == []
     # the fast path gives the same frame as the line-by-line path
     ok = tmp_path / "ok.jsonl"
     ok.write_text("\n".join(json.dumps(r) for r in rec[:2]) + "\n")
