@@ -275,21 +275,37 @@ def read_jsonl_file(path: Path, rep: ReadReport | None = None) -> pa.Table:
     """One results file -> Arrow table of the flat columns, read in blocks of :data:`BLOCK_BYTES`.
 
     A block is parsed by Arrow when every line in it passes the checks of
-    :func:`probe.resultline.parse_line`; otherwise that block alone goes line by line through the
-    validator, and what is skipped is noted in ``rep`` as ``path:line: reason``."""
+    :func:`probe.resultline.parse_line`; otherwise it is halved until the pieces holding the bad lines
+    are small (:data:`MIN_SPLIT`), and those go line by line through the validator; what is skipped is
+    noted in ``rep`` as ``path:line: reason``. Memory: one block plus the flat columns."""
     rep = rep if rep is not None else ReadReport()
     rep.files += 1
-    tables = []
+    tables: list[pa.Table] = []
     with open(path, "rb") as fh:
         for first, block in _line_blocks(fh):
-            tbl = _fast_block(block)
-            if tbl is None:
-                tbl = _slow_block(block, first, path, rep)
-            else:
-                rep.lines += tbl.num_rows
-            if tbl.num_rows:
-                tables.append(tbl.select(_FLAT_SCHEMA.names).cast(_FLAT_SCHEMA))
+            _read_block(block, first, path, rep, tables)
     return pa.concat_tables(tables) if tables else _EMPTY.select(_FLAT_SCHEMA.names).cast(_FLAT_SCHEMA)
+
+
+#: below this a block the fast path refused goes line by line; above it, it is halved first, so one
+#: bad line costs the validator's speed on at most this many bytes
+MIN_SPLIT = 64 << 10
+
+
+def _read_block(block: bytes, first: int, path: Path, rep: ReadReport, tables: list[pa.Table]) -> None:
+    tbl = _fast_block(block)
+    if tbl is not None:
+        rep.lines += tbl.num_rows
+    elif len(block) > MIN_SPLIT and block.count(b"\n", 0, len(block) - 1) >= 1:
+        mid = block.rfind(b"\n", 0, len(block) // 2) + 1 or block.find(b"\n", len(block) // 2) + 1
+        left, right = block[:mid], block[mid:]
+        _read_block(left, first, path, rep, tables)
+        _read_block(right, first + left.count(b"\n"), path, rep, tables)
+        return
+    else:
+        tbl = _slow_block(block, first, path, rep)
+    if tbl.num_rows:
+        tables.append(tbl.select(_FLAT_SCHEMA.names).cast(_FLAT_SCHEMA))
 
 
 def _flat_type(name: str, default: pa.DataType) -> pa.DataType:
@@ -575,81 +591,11 @@ def platform_of(url: Any, test_name: Any = None) -> str | None:
     return ".".join(parts[-2:]) if len(parts) >= 2 else (host or None)
 
 
-def _raw_ooni_status(m: dict[str, Any]) -> tuple[str, str | None, str | None]:
-    """Minimal status of a raw OONI measurement (used only when read_ooni hands back raw documents)."""
-    tk = m.get("test_keys") or {}
-    test = m.get("test_name")
-    if test == "web_connectivity":
-        blocking, accessible = tk.get("blocking"), tk.get("accessible")
-        if blocking is False and accessible is True:
-            return "ok", None, None
-        if isinstance(blocking, str):
-            return "blocked", *{"dns": ("dns", "dns"), "tcp_ip": ("tcp", "tcp_ip"),
-                                "http-failure": ("http", "http-failure"),
-                                "http-diff": ("http", "http-diff")}.get(blocking, (None, blocking))
-        return "inconclusive", None, None
-    flags = {"telegram": ("telegram_http_blocking", "telegram_tcp_blocking"),
-             "facebook_messenger": ("facebook_tcp_blocking", "facebook_dns_blocking"),
-             "whatsapp": ("whatsapp_endpoints_blocked", "registration_server_status")}
-    if test in flags:
-        vals = [tk.get(k) for k in flags[test]]
-        if any(v is True or v == "blocked" for v in vals):
-            return "blocked", None, test
-        if all(v is False or v == "ok" for v in vals if v is not None) and any(v is not None for v in vals):
-            return "ok", None, None
-    if test == "signal" and tk.get("signal_backend_status") in ("ok", "blocked"):
-        return ("ok", None, None) if tk["signal_backend_status"] == "ok" else ("blocked", None, "signal")
-    return "inconclusive", None, None
-
-
-def ooni_frame(obj: Any) -> pd.DataFrame:
-    """Map what ``read_ooni`` returned (a frame, reachprobe/1 records, or raw OONI documents) to frame rows.
-
-    Whatever the shape: ``vantage = "ooni-AS<asn>"``, ``target`` = the OONI input (URL), ``platform``
-    derived from the input URL or the test name, ``source = "ooni"``.
-    """
-    if isinstance(obj, pd.DataFrame):
-        return _ooni_from_frame(obj)
-    rows = list(obj)
-    recs: list[dict[str, Any]] = []
-    for r in rows:
-        if not isinstance(r, dict):
-            continue
-        if "verdict" in r or "vantage" in r and isinstance(r.get("vantage"), dict):  # reachprobe/1 shaped
-            v = r.get("vantage") or {}
-            t = r.get("target") or {}
-            vd = r.get("verdict") or {}
-            ooni = r.get("ooni") if isinstance(r.get("ooni"), dict) else {}
-            inp = r.get("input") or ooni.get("input") or t.get("url") or t.get("input") or t.get("name")
-            test = r.get("test_name") or ooni.get("test_name")
-            asn = fr._as_asn(v.get("asn"))
-            recs.append({"measured_at": r.get("measured_at"), "asn": asn, "cc": v.get("cc"),
-                         "network": v.get("network"), "vantage": f"ooni-AS{asn}" if asn is not None else "ooni",
-                         "platform": t.get("platform") or platform_of(inp, test), "target": inp,
-                         "kind": t.get("kind") or "web", "scope": t.get("scope"), "status": vd.get("status"),
-                         "layer": vd.get("layer"), "method": vd.get("method"), "rule": vd.get("rule"),
-                         "confidence": vd.get("confidence"), "confirmed": vd.get("confirmed"),
-                         "run_id": r.get("run_id") or r.get("report_id"), "id": r.get("id")})
-        elif "status" in r and ("measured_at" in r or "measurement_start_time" in r):  # flat rows
-            recs.extend(_ooni_from_frame(pd.DataFrame([r])).astype(object).to_dict("records"))
-        else:  # raw OONI measurement document
-            asn = fr._as_asn(r.get("probe_asn"))
-            inp = r.get("input")
-            if isinstance(inp, list):
-                inp = ",".join(map(str, inp))
-            test = r.get("test_name")
-            status, layer, method = _raw_ooni_status(r)
-            ts = r.get("measurement_start_time")
-            recs.append({"measured_at": ts.replace(" ", "T") + "Z" if isinstance(ts, str) and "T" not in ts else ts,
-                         "asn": asn, "cc": r.get("probe_cc"), "network": r.get("probe_network_name"),
-                         "vantage": f"ooni-AS{asn}" if asn is not None else "ooni",
-                         "platform": platform_of(inp, test), "target": inp or test, "kind": "web",
-                         "status": status, "layer": layer, "method": method, "rule": f"ooni.{test}",
-                         "confidence": None, "confirmed": False, "run_id": r.get("report_id"),
-                         "id": r.get("measurement_uid") or r.get("id")})
-    df = pd.DataFrame.from_records(recs, columns=list(fr.COLUMNS)) if recs else pd.DataFrame(columns=list(fr.COLUMNS))
-    df["source"] = "ooni"
-    return fr.normalize(df)
+def ooni_frame(d: pd.DataFrame) -> pd.DataFrame:
+    """A frame from :func:`analysis.ooni.read_ooni` -> frame rows: ``vantage = "ooni-AS<asn>"``,
+    ``target`` = the OONI input (URL), ``platform`` from read_ooni or else derived from the input URL
+    or the test name, ``source = "ooni"``."""
+    return _ooni_from_frame(d)
 
 
 def _ooni_from_frame(d: pd.DataFrame) -> pd.DataFrame:
@@ -685,7 +631,7 @@ def _ooni_from_frame(d: pd.DataFrame) -> pd.DataFrame:
 
 def load_ooni(files: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """OONI measurement files through ``analysis.ooni.read_ooni``, as frame rows."""
-    from analysis.ooni import read_ooni  # a colleague's module; imported lazily
+    from analysis.ooni import read_ooni  # lazily: it pulls in the verdict rules and fingerprints
 
     frames = [ooni_frame(read_ooni(f)) for f in files]
     df = concat(frames) if frames else fr.empty_frame()

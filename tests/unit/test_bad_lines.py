@@ -194,11 +194,12 @@ def test_fast_and_slow_paths_agree(tmp_path):
     pd.testing.assert_frame_equal(fast, slow)
 
 
-def test_blocks_split_anywhere(tmp_path, monkeypatch):
-    """Block boundaries (tiny blocks here) never lose, split or renumber a line."""
+@pytest.mark.parametrize("block,min_split", [(97, aio.MIN_SPLIT), (aio.BLOCK_BYTES, 50)])
+def test_blocks_split_anywhere(tmp_path, monkeypatch, block, min_split):
+    """Block boundaries and the halving of a refused block never lose, split or renumber a line."""
     d, expected, n = _small_blocks_fixture(tmp_path)
-    monkeypatch.setattr(aio, "BLOCK_BYTES", 97)
-    monkeypatch.setattr(aio._line_blocks, "__defaults__", (97,))
+    monkeypatch.setattr(aio._line_blocks, "__defaults__", (block,))
+    monkeypatch.setattr(aio, "MIN_SPLIT", min_split)
     with pytest.warns(aio.SkippedLinesWarning):
         df = analysis.load(d)
     assert len(df) == n
