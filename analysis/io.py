@@ -230,7 +230,8 @@ def _fast_block(block: bytes) -> pa.Table | None:
             return None
         rows += bool(raw) and not raw.isspace()
     try:
-        tbl = pajson.read_json(io.BytesIO(block), read_options=pajson.ReadOptions(block_size=len(block) + 1),
+        # Arrow's own blocks of 1 MB: parsed on every core
+        tbl = pajson.read_json(io.BytesIO(block), read_options=pajson.ReadOptions(block_size=1 << 20),
                                parse_options=_PARSE)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
@@ -275,8 +276,8 @@ def read_jsonl_file(path: Path, rep: ReadReport | None = None) -> pa.Table:
     """One results file -> Arrow table of the flat columns, read in blocks of :data:`BLOCK_BYTES`.
 
     A block is parsed by Arrow when every line in it passes the checks of
-    :func:`probe.resultline.parse_line`; otherwise it is halved until the pieces holding the bad lines
-    are small (:data:`MIN_SPLIT`), and those go line by line through the validator; what is skipped is
+    :func:`probe.resultline.parse_line`; otherwise it is cut into pieces until the ones holding the bad
+    lines are small (:data:`MIN_SPLIT`), and those go line by line through the validator; what is skipped is
     noted in ``rep`` as ``path:line: reason``. Memory: one block plus the flat columns."""
     rep = rep if rep is not None else ReadReport()
     rep.files += 1
@@ -287,20 +288,35 @@ def read_jsonl_file(path: Path, rep: ReadReport | None = None) -> pa.Table:
     return pa.concat_tables(tables) if tables else _EMPTY.select(_FLAT_SCHEMA.names).cast(_FLAT_SCHEMA)
 
 
-#: below this a block the fast path refused goes line by line; above it, it is halved first, so one
-#: bad line costs the validator's speed on at most this many bytes
+#: below this a block the fast path refused goes line by line; above it, it is cut into SPLIT pieces
+#: first (and so on), so a bad line costs the validator's speed on at most this many bytes and about
+#: one more Arrow parse of its block
 MIN_SPLIT = 64 << 10
+SPLIT = 16
+
+
+def _pieces(block: bytes, k: int) -> list[bytes]:
+    """``block`` cut at newlines into about ``k`` pieces of similar size (at least two)."""
+    out, start, step = [], 0, max(1, len(block) // k)
+    while start < len(block):
+        cut = block.find(b"\n", min(start + step, len(block) - 1))
+        end = len(block) if cut < 0 else cut + 1
+        out.append(block[start:end])
+        start = end
+    if len(out) == 1:  # one newline-terminated line plus a tail, or the like: cut at the last newline
+        mid = block.rfind(b"\n", 0, len(block) - 1) + 1
+        out = [block[:mid], block[mid:]] if 0 < mid < len(block) else out
+    return out
 
 
 def _read_block(block: bytes, first: int, path: Path, rep: ReadReport, tables: list[pa.Table]) -> None:
     tbl = _fast_block(block)
     if tbl is not None:
         rep.lines += tbl.num_rows
-    elif len(block) > MIN_SPLIT and block.count(b"\n", 0, len(block) - 1) >= 1:
-        mid = block.rfind(b"\n", 0, len(block) // 2) + 1 or block.find(b"\n", len(block) // 2) + 1
-        left, right = block[:mid], block[mid:]
-        _read_block(left, first, path, rep, tables)
-        _read_block(right, first + left.count(b"\n"), path, rep, tables)
+    elif len(block) > MIN_SPLIT and len(pieces := _pieces(block, SPLIT)) > 1:
+        for piece in pieces:
+            _read_block(piece, first, path, rep, tables)
+            first += piece.count(b"\n")
         return
     else:
         tbl = _slow_block(block, first, path, rep)
