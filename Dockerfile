@@ -18,28 +18,49 @@
 # bounding set: Docker's default set includes it; with --cap-drop ALL add --cap-add NET_RAW as
 # above. A runtime without NET_RAW in the set (podman's default, or --cap-drop ALL alone) refuses to
 # start a file-capability binary: there, run `--entrypoint reachprobe` (no injection check).
-FROM python:3.11-slim
+# The base is an argument: python:3.11-slim for users; CI builds on a Debian bookworm base made by
+# debootstrap (see .ci/image.sh), whose python3 is /usr/bin/python3, not /usr/local/bin/python3. The
+# probe lives in a venv made by whichever python3 the base has, so nothing below names either path.
+ARG BASE=python:3.11-slim
+FROM ${BASE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/reachprobe/bin:$PATH
 
-RUN groupadd --system --gid 10001 reachprobe \
- && useradd --system --uid 10001 --gid reachprobe --home-dir /data --no-create-home \
-      --shell /usr/sbin/nologin reachprobe
+# useradd where the base has it (python:3.11-slim); a debootstrap minbase has no passwd package, so
+# there the entries are written directly (the same fields).
+RUN if command -v useradd >/dev/null; then \
+      groupadd --system --gid 10001 reachprobe \
+      && useradd --system --uid 10001 --gid reachprobe --home-dir /data --no-create-home \
+           --shell /usr/sbin/nologin reachprobe; \
+    else \
+      echo 'reachprobe:x:10001:' >> /etc/group \
+      && echo 'reachprobe:x:10001:10001::/data:/usr/sbin/nologin' >> /etc/passwd; \
+    fi
 
 WORKDIR /src
 COPY . /src
-# The checked-out source tree itself; its dependencies are bounded in pyproject.toml. No rule of
-# hadolint is ignored in this file. The setxattr line is `setcap cap_net_raw=ep` without libcap:
-# 0x02000001 = VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE, permitted = 1 << 13 = CAP_NET_RAW.
-RUN pip install --no-cache-dir /src \
+# The checked-out source tree itself; its dependencies are bounded in pyproject.toml. With a
+# wheelhouse/ in the build context (CI: `pip wheel . -w wheelhouse/` on the host, because the build
+# has no network) everything is installed from it and nothing is fetched. No rule of hadolint is
+# ignored in this file. The interpreter that runs the probe is a copy of the venv's real python (its
+# bin/python3 is a symlink into the base), so the capability below is on that copy only. The
+# setxattr line is `setcap cap_net_raw=ep` without libcap: 0x02000001 = VFS_CAP_REVISION_2 |
+# VFS_CAP_FLAGS_EFFECTIVE, permitted = 1 << 13 = CAP_NET_RAW.
+RUN python3 -m venv /opt/reachprobe \
+ && if [ -d /src/wheelhouse ]; then \
+      /opt/reachprobe/bin/pip install --no-cache-dir --no-index --find-links /src/wheelhouse reachprobe; \
+    else \
+      /opt/reachprobe/bin/pip install --no-cache-dir /src; \
+    fi \
  && install -d -m 0755 /etc/reachprobe \
  && install -m 0644 /src/targets.yaml /etc/reachprobe/targets.yaml \
- && cp /usr/local/bin/python3.11 /usr/local/bin/python3-netraw \
- && python3 -c "import os, struct; os.setxattr('/usr/local/bin/python3-netraw', 'security.capability', struct.pack('<5I', 0x02000001, 1 << 13, 0, 0, 0))" \
- && install -d -o reachprobe -g reachprobe -m 0700 /data /data/results /data/config \
+ && cp "$(readlink -f /opt/reachprobe/bin/python3)" /opt/reachprobe/bin/python3-netraw \
+ && /opt/reachprobe/bin/python3 -c "import os, struct; os.setxattr('/opt/reachprobe/bin/python3-netraw', 'security.capability', struct.pack('<5I', 0x02000001, 1 << 13, 0, 0, 0))" \
+ && install -d -o 10001 -g 10001 -m 0700 /data /data/results /data/config \
  && rm -rf /src
 
 ENV REACHPROBE_TARGETS=/etc/reachprobe/targets.yaml \
@@ -58,5 +79,5 @@ HEALTHCHECK --interval=60s --timeout=15s --start-period=120s --retries=3 \
 # SIGTERM (docker stop) lets the run in flight finish for 5 s (--stop-grace), then exits 0,
 # inside docker stop's default 10 s.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["/usr/local/bin/python3-netraw", "-m", "probe"]
+ENTRYPOINT ["/opt/reachprobe/bin/python3-netraw", "-m", "probe"]
 CMD ["daemon", "--interval", "10m", "--jitter", "60s"]

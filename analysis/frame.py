@@ -98,6 +98,7 @@ RECORD_PATHS: dict[str, tuple[str, ...]] = {
 #: Arrow schema used to parse results lines with ``pyarrow.json`` (unknown fields, steps included, ignored)
 _S = pa.struct
 JSON_SCHEMA = pa.schema([
+    ("schema", pa.string()),
     ("id", pa.string()),
     ("run_id", pa.string()),
     ("measured_at", pa.string()),

@@ -2,16 +2,20 @@
 
 Paths may be files or directories, mixed:
 
-* ``*.jsonl`` files: results lines (``reachprobe/1``). A torn final line (a writer killed mid-line) is
-  skipped, counted and reported, as :func:`probe.results.iter_results` does; any other undecodable line
-  too. Fast path: ``pyarrow.json`` with an explicit schema of the contract fields (``steps`` and unknown
-  fields ignored); a file it cannot parse is read again line by line through ``probe.results``.
+* ``*.jsonl`` files: results lines (``reachprobe/1``), streamed in blocks of whole lines. Every line is
+  held to :func:`probe.resultline.parse_line`, the check every reader applies: a line that fails it
+  (not UTF-8, not JSON, nested too deep, a contract field missing or mistyped) is skipped and
+  reported as ``path:line: reason``, a torn final line (a writer killed mid-line) as torn, and a line
+  of a newer ``reachprobe/`` schema is read with a warning. Fast path: ``pyarrow.json`` with an
+  explicit schema of the contract fields (``steps`` and unknown fields ignored) for a block whose
+  lines all pass; any other block goes line by line through the validator.
 * a directory made by ``reachprobe compact`` (it holds ``_reachprobe_compact.json``): its Parquet files.
 * ``*.parquet`` files.
 * any other directory: every ``*.jsonl`` below it (recursively; a directory of many volunteers'
   results directories works), or, when there is none, every ``*.parquet`` below it.
 
-What was skipped is in ``df.attrs["read_report"]`` (pandas) or :func:`read_report` (both engines).
+What was skipped is in ``df.attrs["read_report"]`` (pandas) or :func:`read_report` (both engines), and
+``load`` warns (:class:`SkippedLinesWarning`) when anything was.
 """
 
 from __future__ import annotations
@@ -19,18 +23,22 @@ from __future__ import annotations
 import io
 import json
 import logging
+import warnings
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.json as pajson
 
 from analysis import frame as fr
-from probe.results import ReadReport, iter_results
+from probe.records import SCHEMA
+from probe.resultline import RFC3339_PATTERN, too_deep
+from probe.results import ReadReport, use_line
 
 log = logging.getLogger(__name__)
 
@@ -72,26 +80,61 @@ def persist(ddf: Any) -> Any:
     return mark_partitioned(out, partitioned_by(ddf), _DASK_ATTRS.get(ddf._name))
 
 
+class SkippedLinesWarning(UserWarning):
+    """Results lines were skipped (or read under a newer schema) while loading; see ``read_report``."""
+
+
 def read_report(df: Any) -> dict[str, Any]:
-    """The reader's report (files, lines, torn_final, bad_lines, skipped, summary) of a loaded frame."""
+    """The reader's report of a loaded frame: files, lines, torn_final, bad_lines (``path:line:
+    reason``), bad_count, future (newer schema versions read), skipped, summary, messages.
+
+    On Dask the JSONL lines are only read when the frame is computed, so the first call for a Dask
+    frame reads the JSONL files once more (in parallel, the same blocks and checks) to make the report,
+    warns like the pandas ``load`` does, and keeps the result."""
     if is_dask(df):
-        return dict(_DASK_ATTRS.get(df._name, {}).get("read_report", {}))
+        attrs = _DASK_ATTRS.get(df._name, {})
+        if attrs.get("pending_jsonl"):
+            import dask
+
+            parts = dask.compute(*[dask.delayed(_file_report)(f) for f in attrs["pending_jsonl"]])
+            attrs["read_report"] = merge_reports([attrs.get("read_report", {}), *parts])
+            attrs["pending_jsonl"] = None
+            warn_skipped(attrs["read_report"])
+        return dict(attrs.get("read_report", {}))
     return dict(getattr(df, "attrs", {}).get("read_report", {}))
+
+
+def _file_report(path: str) -> dict[str, Any]:
+    rep = ReadReport()
+    read_jsonl_file(Path(path), rep)
+    return report_dict(rep)
 
 
 def report_dict(rep: ReadReport) -> dict[str, Any]:
     return {"files": rep.files, "lines": rep.lines, "torn_final": list(rep.torn_final),
-            "bad_lines": list(rep.bad_lines), "skipped": rep.skipped, "summary": rep.summary()}
+            "bad_lines": list(rep.bad_lines), "bad_count": rep.bad_count, "future": list(rep.future),
+            "skipped": rep.skipped, "summary": rep.summary(), "messages": rep.messages()}
+
+
+def as_report(r: dict[str, Any]) -> ReadReport:
+    """A report dict (also one of an older manifest, without bad_count/future) as a ReadReport."""
+    bad = list(r.get("bad_lines", []))
+    return ReadReport(files=int(r.get("files", 0) or 0), lines=int(r.get("lines", 0) or 0),
+                      torn_final=list(r.get("torn_final", [])), bad_lines=bad,
+                      bad_count=int(r.get("bad_count", len(bad)) or 0), future=list(r.get("future", [])))
 
 
 def merge_reports(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
     rep = ReadReport()
     for r in reports:
-        rep.files += int(r.get("files", 0))
-        rep.lines += int(r.get("lines", 0))
-        rep.torn_final.extend(r.get("torn_final", []))
-        rep.bad_lines.extend(r.get("bad_lines", []))
+        if r:
+            rep.merge(as_report(r))
     return report_dict(rep)
+
+
+def warn_skipped(rep: dict[str, Any]) -> None:
+    if rep.get("skipped") or rep.get("future"):
+        warnings.warn(rep.get("summary") or summarize_report(rep), SkippedLinesWarning, stacklevel=3)
 
 
 # ------------------------------------------------------------------------------------------ discovery
@@ -148,53 +191,151 @@ def discover(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Sources:
 
 # ---------------------------------------------------------------------------------------------- JSONL
 _PARSE = pajson.ParseOptions(explicit_schema=fr.JSON_SCHEMA, unexpected_field_behavior="ignore")
+#: bytes of whole lines parsed at once: the reader's memory is this plus the flat columns read so far
+BLOCK_BYTES = 8 << 20
 
 
-def _split_torn_tail(data: bytes) -> tuple[bytes, bool]:
-    """(body without a torn final line, whether one was cut)."""
-    if not data or data.endswith(b"\n"):
-        return data, False
-    cut = data.rfind(b"\n") + 1
-    tail = data[cut:]
-    if not tail.strip():
-        return data, False
+def _line_blocks(fh: Any, size: int = BLOCK_BYTES) -> Iterator[tuple[int, bytes]]:
+    """``(number of the block's first line, block of whole lines)``; the last block may end without a
+    newline (a torn or unterminated final line). A single line longer than ``size`` is one block."""
+    carry, lineno = b"", 1
+    while True:
+        buf = fh.read(size)
+        if not buf:
+            if carry:
+                yield lineno, carry
+            return
+        if carry:
+            buf = carry + buf
+        cut = buf.rfind(b"\n") + 1
+        if not cut:
+            carry = buf
+            continue
+        block, carry = buf[:cut], buf[cut:]
+        yield lineno, block
+        lineno += block.count(b"\n")
+
+
+def _fast_block(block: bytes) -> pa.Table | None:
+    """The flat table of a block parsed by Arrow, or None when any line needs the line validator
+    (invalid UTF-8, too deep, not JSON, a contract field missing or of the wrong type, another schema
+    version, an unparseable timestamp): the Arrow parser alone would accept some of those."""
     try:
-        rec = json.loads(tail)
-        if isinstance(rec, dict):
-            return data + b"\n", False
-    except ValueError:
-        pass
-    return data[:cut], True
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    rows = 0
+    for raw in block.split(b"\n"):
+        if too_deep(raw):
+            return None
+        rows += bool(raw) and not raw.isspace()
+    try:
+        # Arrow's own blocks of 1 MB: parsed on every core
+        tbl = pajson.read_json(io.BytesIO(block), read_options=pajson.ReadOptions(block_size=1 << 20),
+                               parse_options=_PARSE)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    if tbl.num_rows != rows:
+        return None  # Arrow saw the lines differently from the validator: let the validator decide
+    flat = tbl.flatten()
+    required = ("schema", "measured_at", "target.name", "target.platform", "verdict.status")
+    if any(flat.column(c).null_count for c in required):
+        return None
+    if not pc.all(pc.equal(flat.column("schema"), SCHEMA)).as_py():
+        return None
+    ts = flat.column("measured_at")
+    if not pc.all(pc.match_substring_regex(ts, RFC3339_PATTERN)).as_py():
+        return None
+    try:
+        ts = ts.cast(pa.timestamp("us", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    out = fr.flatten_json_table(tbl)
+    return out.set_column(out.schema.get_field_index("measured_at"), "measured_at", ts)
+
+
+def _slow_block(block: bytes, first: int, path: Path, rep: ReadReport) -> pa.Table:
+    """A block line by line through the line validator (exact reasons for what is skipped)."""
+    lines = block.split(b"\n")
+    final = not block.endswith(b"\n")
+    if not final:
+        lines.pop()
+    recs = []
+    for k, raw in enumerate(lines):
+        rec = use_line(raw, path, first + k, final and k == len(lines) - 1, rep)
+        if rec is not None:
+            recs.append(rec)
+    tbl = fr.records_to_arrow(recs)
+    ts = pd.to_datetime(pd.Series([t.upper() for t in tbl.column("measured_at").to_pylist()], dtype=object),
+                        format="ISO8601", utc=True, errors="coerce")
+    return tbl.set_column(tbl.schema.get_field_index("measured_at"), "measured_at",
+                          pa.array(ts.astype(fr.TIME_DTYPE), pa.timestamp("us", tz="UTC")))
 
 
 def read_jsonl_file(path: Path, rep: ReadReport | None = None) -> pa.Table:
-    """One results file -> Arrow table of the flat columns; skipped lines recorded in ``rep``."""
+    """One results file -> Arrow table of the flat columns, read in blocks of :data:`BLOCK_BYTES`.
+
+    A block is parsed by Arrow when every line in it passes the checks of
+    :func:`probe.resultline.parse_line`; otherwise it is cut into pieces until the ones holding the bad
+    lines are small (:data:`MIN_SPLIT`), and those go line by line through the validator; what is skipped is
+    noted in ``rep`` as ``path:line: reason``. Memory: one block plus the flat columns."""
     rep = rep if rep is not None else ReadReport()
-    with open(path, "rb") as fh:
-        data = fh.read()
     rep.files += 1
-    body, torn = _split_torn_tail(data)
-    if not body.strip():
-        if torn:
-            rep.torn_final.append(str(path))
-        return fr.records_to_arrow([])
-    try:
-        block = max(1 << 20, min(len(body) + 1, 1 << 26))
-        tbl = pajson.read_json(io.BytesIO(body), read_options=pajson.ReadOptions(block_size=block),
-                               parse_options=_PARSE)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        sub = ReadReport()
-        records = list(iter_results([path], sub))
-        rep.lines += sub.lines
-        rep.torn_final.extend(sub.torn_final)
-        rep.bad_lines.extend(sub.bad_lines)
-        if sub.bad_lines:
-            log.warning("%s: skipped %d undecodable line(s)", path, len(sub.bad_lines))
-        return fr.records_to_arrow(records)
-    if torn:
-        rep.torn_final.append(str(path))
-    rep.lines += tbl.num_rows
-    return fr.flatten_json_table(tbl)
+    tables: list[pa.Table] = []
+    with open(path, "rb") as fh:
+        for first, block in _line_blocks(fh):
+            _read_block(block, first, path, rep, tables)
+    return pa.concat_tables(tables) if tables else _EMPTY.select(_FLAT_SCHEMA.names).cast(_FLAT_SCHEMA)
+
+
+#: below this a block the fast path refused goes line by line; above it, it is cut into SPLIT pieces
+#: first (and so on), so a bad line costs the validator's speed on at most this many bytes and about
+#: one more Arrow parse of its block
+MIN_SPLIT = 64 << 10
+SPLIT = 16
+
+
+def _pieces(block: bytes, k: int) -> list[bytes]:
+    """``block`` cut at newlines into about ``k`` pieces of similar size (at least two)."""
+    out, start, step = [], 0, max(1, len(block) // k)
+    while start < len(block):
+        cut = block.find(b"\n", min(start + step, len(block) - 1))
+        end = len(block) if cut < 0 else cut + 1
+        out.append(block[start:end])
+        start = end
+    if len(out) == 1:  # one newline-terminated line plus a tail, or the like: cut at the last newline
+        mid = block.rfind(b"\n", 0, len(block) - 1) + 1
+        out = [block[:mid], block[mid:]] if 0 < mid < len(block) else out
+    return out
+
+
+def _read_block(block: bytes, first: int, path: Path, rep: ReadReport, tables: list[pa.Table]) -> None:
+    tbl = _fast_block(block)
+    if tbl is not None:
+        rep.lines += tbl.num_rows
+    elif len(block) > MIN_SPLIT and len(pieces := _pieces(block, SPLIT)) > 1:
+        for piece in pieces:
+            _read_block(piece, first, path, rep, tables)
+            first += piece.count(b"\n")
+        return
+    else:
+        tbl = _slow_block(block, first, path, rep)
+    if tbl.num_rows:
+        tables.append(tbl.select(_FLAT_SCHEMA.names).cast(_FLAT_SCHEMA))
+
+
+def _flat_type(name: str, default: pa.DataType) -> pa.DataType:
+    if name == "measured_at":
+        return pa.timestamp("us", tz="UTC")
+    if name in fr.CATEGORY_COLUMNS or name == "status":
+        return pa.dictionary(pa.int32(), pa.string())  # per block: the frame's memory, not the file's
+    return default
+
+
+_EMPTY = fr.records_to_arrow([])
+#: the flat columns as every block is kept (timestamps parsed, low-cardinality strings dictionary-encoded)
+_FLAT_SCHEMA = pa.schema([(name, _flat_type(name, _EMPTY.schema.field(name).type))
+                          for name in (*fr.RECORD_PATHS, "source")])
 
 
 def _read_jsonl_files(files: Sequence[Path], columns: list[str] | None = None) -> tuple[pd.DataFrame, dict]:
@@ -206,38 +347,12 @@ def _read_jsonl_files(files: Sequence[Path], columns: list[str] | None = None) -
 
 
 def _read_jsonl_part(files: Sequence[str], columns: list[str] | None = None) -> pd.DataFrame:
-    df, _ = _read_jsonl_files([Path(f) for f in files], columns)
+    df, rep = _read_jsonl_files([Path(f) for f in files], columns)
+    for msg in report_messages(rep, limit=5):  # on a worker: its log; read_report() has the whole report
+        log.warning("%s", msg)
     if "id" in df.columns:
         df = _dedupe(df)
     return df
-
-
-def scan_torn_tails(files: Iterable[Path]) -> list[str]:
-    """Cheap pre-scan (last line only) for torn final lines, for lazily read (Dask) inputs."""
-    torn = []
-    for f in files:
-        try:
-            with open(f, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                size = fh.tell()
-                if not size:
-                    continue
-                fh.seek(size - 1)
-                if fh.read(1) == b"\n":
-                    continue
-                back = min(size, 1 << 16)
-                while True:
-                    fh.seek(size - back)
-                    chunk = fh.read(back)
-                    if b"\n" in chunk or back == size:
-                        break
-                    back = min(size, back * 4)
-        except OSError:
-            continue
-        _, cut = _split_torn_tail(chunk if b"\n" in chunk else b"\n" + chunk)
-        if cut:
-            torn.append(str(f))
-    return torn
 
 
 # -------------------------------------------------------------------------------------------- Parquet
@@ -388,6 +503,7 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike], engine: str = "
     if added:
         df = df.drop(columns=added)
     df.attrs["read_report"] = merge_reports(reports)
+    warn_skipped(df.attrs["read_report"])
     return df
 
 
@@ -411,6 +527,7 @@ def _load_dask(src: Sources, npartitions: int | None, cols: list[str] | None, pf
 
     meta = clear_known_categories(fr.empty_frame(cols))
     reports = list(src.compact_reports)
+    pending: list[str] | None = None
     pieces = []
     if src.parquet_groups:
         groups = [[str(f) for f in g] for g in src.parquet_groups.values()]
@@ -423,8 +540,7 @@ def _load_dask(src: Sources, npartitions: int | None, cols: list[str] | None, pf
         jd = dd.from_map(_read_jsonl_part, [[f] for f in files], columns=cols, meta=meta, enforce_metadata=False)
         jd = select(jd, since, until, platforms)
         pieces.append((None, jd))
-        reports.append({"files": len(files), "lines": 0, "torn_final": scan_torn_tails(src.jsonl),
-                        "bad_lines": []})
+        pending = files
     if not pieces:
         out = dd.from_pandas(fr.empty_frame(cols), npartitions=1)
         return mark_partitioned(out, "vantage", {"read_report": merge_reports(reports)})
@@ -434,18 +550,18 @@ def _load_dask(src: Sources, npartitions: int | None, cols: list[str] | None, pf
         both = dd.concat([p for _, p in pieces]) if len(pieces) > 1 else pieces[0][1]
         nparts = npartitions or max(1, min(both.npartitions, 64))
         out = both.shuffle(on="vantage", npartitions=nparts) if "vantage" in both.columns else both
-    rep = merge_reports(reports)
-    if src.jsonl:
-        rep["lines"] = None  # counted when the data is computed; only the torn-tail scan is known up front
-    return mark_partitioned(out, "vantage" if "vantage" in out.columns else None, {"read_report": rep})
+    # the JSONL part of the report is made when read_report() first asks for it (see there)
+    return mark_partitioned(out, "vantage" if "vantage" in out.columns else None,
+                            {"read_report": merge_reports(reports), "pending_jsonl": pending})
 
 
 def summarize_report(rep: dict[str, Any]) -> str:
-    if not rep:
-        return ""
-    r = ReadReport(files=rep.get("files", 0) or 0, lines=rep.get("lines", 0) or 0,
-                   torn_final=list(rep.get("torn_final", [])), bad_lines=list(rep.get("bad_lines", [])))
-    return r.summary()
+    return as_report(rep).summary() if rep else ""
+
+
+def report_messages(rep: dict[str, Any], limit: int = 20) -> list[str]:
+    """The lines every command prints on stderr for what its reader skipped (see ReadReport.messages)."""
+    return as_report(rep).messages(limit) if rep else []
 
 
 # ----------------------------------------------------------------------------------------------- OONI
@@ -491,81 +607,11 @@ def platform_of(url: Any, test_name: Any = None) -> str | None:
     return ".".join(parts[-2:]) if len(parts) >= 2 else (host or None)
 
 
-def _raw_ooni_status(m: dict[str, Any]) -> tuple[str, str | None, str | None]:
-    """Minimal status of a raw OONI measurement (used only when read_ooni hands back raw documents)."""
-    tk = m.get("test_keys") or {}
-    test = m.get("test_name")
-    if test == "web_connectivity":
-        blocking, accessible = tk.get("blocking"), tk.get("accessible")
-        if blocking is False and accessible is True:
-            return "ok", None, None
-        if isinstance(blocking, str):
-            return "blocked", *{"dns": ("dns", "dns"), "tcp_ip": ("tcp", "tcp_ip"),
-                                "http-failure": ("http", "http-failure"),
-                                "http-diff": ("http", "http-diff")}.get(blocking, (None, blocking))
-        return "inconclusive", None, None
-    flags = {"telegram": ("telegram_http_blocking", "telegram_tcp_blocking"),
-             "facebook_messenger": ("facebook_tcp_blocking", "facebook_dns_blocking"),
-             "whatsapp": ("whatsapp_endpoints_blocked", "registration_server_status")}
-    if test in flags:
-        vals = [tk.get(k) for k in flags[test]]
-        if any(v is True or v == "blocked" for v in vals):
-            return "blocked", None, test
-        if all(v is False or v == "ok" for v in vals if v is not None) and any(v is not None for v in vals):
-            return "ok", None, None
-    if test == "signal" and tk.get("signal_backend_status") in ("ok", "blocked"):
-        return ("ok", None, None) if tk["signal_backend_status"] == "ok" else ("blocked", None, "signal")
-    return "inconclusive", None, None
-
-
-def ooni_frame(obj: Any) -> pd.DataFrame:
-    """Map what ``read_ooni`` returned (a frame, reachprobe/1 records, or raw OONI documents) to frame rows.
-
-    Whatever the shape: ``vantage = "ooni-AS<asn>"``, ``target`` = the OONI input (URL), ``platform``
-    derived from the input URL or the test name, ``source = "ooni"``.
-    """
-    if isinstance(obj, pd.DataFrame):
-        return _ooni_from_frame(obj)
-    rows = list(obj)
-    recs: list[dict[str, Any]] = []
-    for r in rows:
-        if not isinstance(r, dict):
-            continue
-        if "verdict" in r or "vantage" in r and isinstance(r.get("vantage"), dict):  # reachprobe/1 shaped
-            v = r.get("vantage") or {}
-            t = r.get("target") or {}
-            vd = r.get("verdict") or {}
-            ooni = r.get("ooni") if isinstance(r.get("ooni"), dict) else {}
-            inp = r.get("input") or ooni.get("input") or t.get("url") or t.get("input") or t.get("name")
-            test = r.get("test_name") or ooni.get("test_name")
-            asn = fr._as_asn(v.get("asn"))
-            recs.append({"measured_at": r.get("measured_at"), "asn": asn, "cc": v.get("cc"),
-                         "network": v.get("network"), "vantage": f"ooni-AS{asn}" if asn is not None else "ooni",
-                         "platform": t.get("platform") or platform_of(inp, test), "target": inp,
-                         "kind": t.get("kind") or "web", "scope": t.get("scope"), "status": vd.get("status"),
-                         "layer": vd.get("layer"), "method": vd.get("method"), "rule": vd.get("rule"),
-                         "confidence": vd.get("confidence"), "confirmed": vd.get("confirmed"),
-                         "run_id": r.get("run_id") or r.get("report_id"), "id": r.get("id")})
-        elif "status" in r and ("measured_at" in r or "measurement_start_time" in r):  # flat rows
-            recs.extend(_ooni_from_frame(pd.DataFrame([r])).astype(object).to_dict("records"))
-        else:  # raw OONI measurement document
-            asn = fr._as_asn(r.get("probe_asn"))
-            inp = r.get("input")
-            if isinstance(inp, list):
-                inp = ",".join(map(str, inp))
-            test = r.get("test_name")
-            status, layer, method = _raw_ooni_status(r)
-            ts = r.get("measurement_start_time")
-            recs.append({"measured_at": ts.replace(" ", "T") + "Z" if isinstance(ts, str) and "T" not in ts else ts,
-                         "asn": asn, "cc": r.get("probe_cc"), "network": r.get("probe_network_name"),
-                         "vantage": f"ooni-AS{asn}" if asn is not None else "ooni",
-                         "platform": platform_of(inp, test), "target": inp or test, "kind": "web",
-                         "status": status, "layer": layer, "method": method, "rule": f"ooni.{test}",
-                         "confidence": None, "confirmed": False, "run_id": r.get("report_id"),
-                         "id": r.get("measurement_uid") or r.get("id")})
-    df = pd.DataFrame.from_records(recs, columns=list(fr.COLUMNS)) if recs else pd.DataFrame(columns=list(fr.COLUMNS))
-    df["source"] = "ooni"
-    return fr.normalize(df)
+def ooni_frame(d: pd.DataFrame) -> pd.DataFrame:
+    """A frame from :func:`analysis.ooni.read_ooni` -> frame rows: ``vantage = "ooni-AS<asn>"``,
+    ``target`` = the OONI input (URL), ``platform`` from read_ooni or else derived from the input URL
+    or the test name, ``source = "ooni"``."""
+    return _ooni_from_frame(d)
 
 
 def _ooni_from_frame(d: pd.DataFrame) -> pd.DataFrame:
@@ -601,7 +647,7 @@ def _ooni_from_frame(d: pd.DataFrame) -> pd.DataFrame:
 
 def load_ooni(files: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """OONI measurement files through ``analysis.importers.ooni.read_ooni``, as frame rows."""
-    from analysis.importers.ooni import read_ooni  # imported lazily: pandas-heavy, and only for OONI input
+    from analysis.importers.ooni import read_ooni  # lazily: it pulls in the verdict rules and fingerprints
 
     frames = [ooni_frame(read_ooni(f)) for f in files]
     df = concat(frames) if frames else fr.empty_frame()

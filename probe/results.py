@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from probe.records import SCHEMA
+from probe.resultline import UNPARSED, is_future, parse_line
 
 FILE_SUFFIX = ".jsonl"
 
@@ -170,25 +171,70 @@ def parse_rfc3339(value: Any) -> datetime | None:
         return None
 
 
+#: per-line details kept in a ReadReport; beyond this only the count grows (a file of garbage must not
+#: turn into a report as large as itself)
+MAX_DETAILS = 1000
+
+
 @dataclass(slots=True)
 class ReadReport:
-    """What a reader skipped, so callers can say so instead of silently losing lines."""
+    """What a reader skipped or read with a warning, so callers say so instead of losing lines silently.
+
+    ``bad_lines`` holds ``"path:line: reason"`` (the first :data:`MAX_DETAILS`; ``bad_count`` counts
+    all), ``torn_final`` the paths whose last line was torn by a writer stopped mid-line, and
+    ``future`` one ``"path:line: …"`` note per file and newer schema version read as ``reachprobe/1``.
+    """
 
     files: int = 0
     lines: int = 0
-    torn_final: list[str] = field(default_factory=list)  # "path" of files whose last line was torn
-    bad_lines: list[str] = field(default_factory=list)  # "path:line" of undecodable lines elsewhere
+    torn_final: list[str] = field(default_factory=list)
+    bad_lines: list[str] = field(default_factory=list)
+    bad_count: int = 0
+    future: list[str] = field(default_factory=list)
+    _future_seen: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     @property
     def skipped(self) -> int:
-        return len(self.torn_final) + len(self.bad_lines)
+        return len(self.torn_final) + self.bad_count
+
+    def bad(self, path: str | Path, line: int, reason: str) -> None:
+        self.bad_count += 1
+        if len(self.bad_lines) < MAX_DETAILS:
+            self.bad_lines.append(f"{path}:{line}: {reason}")
+
+    def future_schema(self, path: str | Path, line: int, schema: str) -> None:
+        if (str(path), schema) not in self._future_seen:
+            self._future_seen.add((str(path), schema))
+            self.future.append(f"{path}:{line}: schema {schema!r} is not {SCHEMA!r}; read by its {SCHEMA} "
+                               f"fields (this and later lines of that file)")
+
+    def merge(self, other: ReadReport) -> None:
+        self.files += other.files
+        self.lines += other.lines
+        self.torn_final.extend(other.torn_final)
+        self.bad_lines.extend(other.bad_lines[: max(0, MAX_DETAILS - len(self.bad_lines))])
+        self.bad_count += other.bad_count
+        self.future.extend(other.future)
+
+    def messages(self, limit: int = 20) -> list[str]:
+        """One line per skipped line (``skipped path:line: reason``), at most ``limit`` of them, then the
+        torn final lines and the schema warnings: what every command prints on stderr."""
+        out = [f"skipped {b}" for b in self.bad_lines[:limit]]
+        if self.bad_count > limit:
+            out.append(f"skipped {self.bad_count - limit} more line(s)")
+        out += [f"skipped the torn final line of {p} (a writer stopped mid-line)" for p in self.torn_final]
+        out += [f"read with a warning: {f}" for f in self.future]
+        return out
 
     def summary(self) -> str:
         parts = []
         if self.torn_final:
             parts.append(f"skipped a torn final line in {len(self.torn_final)} file(s): {', '.join(self.torn_final)}")
-        if self.bad_lines:
-            parts.append(f"skipped {len(self.bad_lines)} undecodable line(s): {', '.join(self.bad_lines[:5])}")
+        if self.bad_count:
+            parts.append(f"skipped {self.bad_count} bad line(s): {'; '.join(self.bad_lines[:5])}"
+                         + ("; …" if self.bad_count > 5 else ""))
+        if self.future:
+            parts.append(f"read {len(self.future)} file(s) with a newer schema: {'; '.join(self.future[:3])}")
         return "; ".join(parts)
 
 
@@ -205,36 +251,80 @@ def result_files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def iter_results(paths: str | Path | Iterable[str | Path], report: ReadReport | None = None) -> Iterator[dict[str, Any]]:
-    """Yield each measurement (a dict) from results files or directories.
+def use_line(raw: bytes, path: str | Path, lineno: int, final: bool, report: ReadReport) -> dict[str, Any] | None:
+    """The record of one raw line (without its newline), or None after noting in ``report`` why not.
 
-    A line that does not parse is skipped and recorded in ``report``: as ``torn_final`` when it is the
-    last line of its file (a writer killed mid-write), otherwise as ``bad_lines``.
-    """
+    ``final``: the line is the file's last and has no newline; one that does not parse is then a torn
+    line (a writer stopped mid-line), not a bad one."""
+    if not raw.strip():
+        return None
+    rec, reason = parse_line(raw)
+    if rec is None:
+        if final and reason.startswith(UNPARSED):
+            report.torn_final.append(str(path))
+        else:
+            report.bad(path, lineno, reason)
+        return None
+    if is_future(rec):
+        report.future_schema(path, lineno, rec["schema"])
+    report.lines += 1
+    return rec
+
+
+def iter_lines(path: str | Path) -> Iterator[tuple[int, bytes, bool]]:
+    """``(line number, raw line without newline, is_torn_candidate)``, streaming: memory is one line."""
+    with open(path, "rb") as fh:
+        for i, raw in enumerate(fh, 1):
+            if raw.endswith(b"\n"):
+                yield i, raw[:-1], False
+            else:
+                yield i, raw, True
+
+
+def iter_results(paths: str | Path | Iterable[str | Path], report: ReadReport | None = None) -> Iterator[dict[str, Any]]:
+    """Yield each usable measurement (a dict) from results files or directories, streaming.
+
+    Every line goes through :func:`probe.resultline.parse_line`; what is skipped, and why, is recorded
+    in ``report`` (see :class:`ReadReport`)."""
     report = report if report is not None else ReadReport()
     for path in result_files(paths):
         report.files += 1
-        with open(path, "rb") as fh:
-            data = fh.read()
-        lines = data.split(b"\n")
-        last_index = len(lines) - 1
-        if lines and lines[-1] == b"":
-            last_index -= 1
-        for i, raw in enumerate(lines):
-            if not raw.strip():
-                continue
-            try:
-                rec = json.loads(raw)
-                if not isinstance(rec, dict):
-                    raise ValueError("not an object")
-            except ValueError:
-                if i == last_index and not data.endswith(b"\n"):
-                    report.torn_final.append(str(path))
-                else:
-                    report.bad_lines.append(f"{path}:{i + 1}")
-                continue
-            report.lines += 1
-            yield rec
+        for i, raw, final in iter_lines(path):
+            rec = use_line(raw, path, i, final, report)
+            if rec is not None:
+                yield rec
+
+
+def read_tail(path: str | Path, max_bytes: int, report: ReadReport | None = None) -> list[dict[str, Any]]:
+    """The usable records among the last ``max_bytes`` of a results file (the partial line the window
+    starts in is dropped), each validated as :func:`iter_results` does."""
+    report = report if report is not None else ReadReport()
+    with open(path, "rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        start = max(0, size - max_bytes)
+        fh.seek(start)
+        data = fh.read()
+        fh.seek(0)
+        before = 0  # newlines before the window, for true line numbers (a streaming count)
+        for _ in range(start // (1 << 20) + 1):
+            chunk = fh.read(min(1 << 20, start - fh.tell()))
+            if not chunk:
+                break
+            before += chunk.count(b"\n")
+    lines = data.split(b"\n")
+    first = 1
+    if start:  # lines[0] is the rest of line before+1, cut by the window: dropped
+        lines, first = lines[1:], before + 2
+    final = not data.endswith(b"\n")
+    if not final:
+        lines.pop()  # the empty string after the last newline
+    report.files += 1
+    out = []
+    for k, raw in enumerate(lines):
+        rec = use_line(raw, path, first + k, final and k == len(lines) - 1, report)
+        if rec is not None:
+            out.append(rec)
+    return out
 
 
 def make_record(

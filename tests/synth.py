@@ -466,3 +466,24 @@ def reference_episodes(df: pd.DataFrame, max_gap: Any = "1h", by: tuple[str, ...
         e["method"] = min(m, key=lambda k: (-m[k], k)) if m else None
     cols = [*by, "state", "start_after", "start", "end", "end_before", "n", "n_neutral", "method"]
     return pd.DataFrame(out, columns=cols)
+
+
+# -------------------------------------------------------------------------------------------- OONI
+OONI_DOCS = [  # raw OONI measurements, as OONI publishes them (trimmed to the keys read_ooni reads)
+    {"measurement_start_time": "2022-08-15 19:01:30", "probe_asn": "AS197207", "probe_cc": "IR",
+     "test_name": "web_connectivity", "input": "https://www.facebook.com/", "report_id": "r1",
+     "measurement_uid": "u1",
+     "test_keys": {"queries": [{"hostname": "www.facebook.com", "query_type": "A", "failure": None,
+                                "resolver_address": "", "answers": [{"answer_type": "A", "ipv4": "10.10.34.36"}]}],
+                   "tcp_connect": [], "requests": [], "blocking": "dns", "accessible": False}},
+    {"measurement_start_time": "2022-08-15 19:12:00", "probe_asn": "AS58224", "probe_cc": "IR",
+     "test_name": "telegram", "input": None, "measurement_uid": "u3",
+     "test_keys": {"telegram_http_blocking": True, "telegram_tcp_blocking": True}},
+]
+
+
+def write_ooni(path: str | Path) -> Path:
+    """Write :data:`OONI_DOCS` as an OONI JSONL file (for analysis.ooni.read_ooni)."""
+    path = Path(path)
+    path.write_text("\n".join(json.dumps(d) for d in OONI_DOCS) + "\n")
+    return path

@@ -22,7 +22,7 @@ from probe.cli import common  # common.build_config is looked up at call time (t
 from probe.cli.common import (ExitCode, acquire_lock_or_exit, common_run_options, consent_option, fail,
                               require_consent)
 from probe.daemon.state import disk_status, health, read_state
-from probe.results import parse_rfc3339
+from probe.results import ReadReport, parse_rfc3339, read_tail
 
 
 def _duration(_ctx, param, value):
@@ -154,27 +154,16 @@ def results_usage(results_dir: Path) -> dict:
     return {"files": len(files), "bytes": total, "newest": files[-1].name if files else None}
 
 
-def last_run_from_results(results_dir: Path) -> dict | None:
-    """Without daemon state (cron use): the last run in the newest results file (its tail only)."""
+def last_run_from_results(results_dir: Path, report: ReadReport | None = None) -> dict | None:
+    """Without daemon state (cron use): the last run in the newest results file (its tail only);
+    lines skipped there are noted in ``report``."""
     files = sorted(results_dir.glob("*.jsonl"))
     if not files:
         return None
-    path = files[-1]
     try:
-        with open(path, "rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, size - 512 * 1024))
-            tail = fh.read().split(b"\n")
+        recs = read_tail(files[-1], 512 * 1024, report)
     except OSError:
         return None
-    recs = []
-    for raw in tail:
-        try:
-            rec = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(rec, dict):
-            recs.append(rec)
     if not recs:
         return None
     run_id = recs[-1].get("run_id")
@@ -205,7 +194,10 @@ def status_cmd(results_dir: str, check: bool, as_json: bool) -> None:
         click.echo(f"reachprobe: {why}", err=not ok)
         sys.exit(ExitCode.OK if ok else ExitCode.FAILED)
     usage = results_usage(path)
-    last = (state or {}).get("last_run") or last_run_from_results(path)
+    report = ReadReport()
+    last = (state or {}).get("last_run") or last_run_from_results(path, report)
+    for msg in report.messages():
+        click.echo(f"reachprobe: warning: {msg}", err=True)
     if as_json:
         click.echo(json.dumps({"healthy": ok, "reason": why, "locked": locked, "lock_pid": holder,
                                "state": state, "last_run": last, "results": usage,

@@ -7,6 +7,7 @@ compact), 2 bad arguments (click's usage errors).
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -83,8 +84,10 @@ def report_cmd(inputs, output, fmt, since, until, platforms, ooni, max_gap, engi
         df = None
         if inputs:
             try:
-                df = analysis.load(list(inputs), engine=engine, since=since, until=until,
-                                   platforms=list(platforms) or None)
+                with warnings.catch_warnings():  # the skipped lines are printed below, one per line
+                    warnings.simplefilter("ignore", aio.SkippedLinesWarning)
+                    df = analysis.load(list(inputs), engine=engine, since=since, until=until,
+                                       platforms=list(platforms) or None)
             except FileNotFoundError as exc:
                 raise click.BadParameter(str(exc), param_hint="INPUTS") from exc
         if ooni:
@@ -100,9 +103,11 @@ def report_cmd(inputs, output, fmt, since, until, platforms, ooni, max_gap, engi
 
                 df = aio.mark_partitioned(dd.from_pandas(df, npartitions=1), "vantage",
                                           {"read_report": df.attrs.get("read_report", {})})
-        rep = aio.read_report(df)
-        if rep.get("skipped"):
-            click.echo("warning: " + aio.summarize_report(rep), err=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", aio.SkippedLinesWarning)
+            rep = aio.read_report(df)
+        for msg in aio.report_messages(rep):
+            click.echo(f"reachprobe: warning: {msg}", err=True)
         try:
             data = write_report(df, output, fmt=fmt, since=since, until=until, platforms=list(platforms) or None,
                                 max_gap=max_gap, title=title)
@@ -133,13 +138,13 @@ def compact_cmd(inputs, output, force) -> None:
         output = first / "parquet"
     if output.exists() and not output.is_dir():
         raise click.BadParameter(f"{output} is not a directory", param_hint="-o/--output")
-    from analysis.io import discover, summarize_report
+    from analysis.io import discover, report_messages
 
     if not discover(list(inputs)).jsonl:
         click.echo("reachprobe compact: no results files (*.jsonl) found", err=True)
         sys.exit(ExitCode.FAILED)
     res = compact(list(inputs), output, force=force)
-    if res.read_report.get("skipped"):
-        click.echo("warning: " + summarize_report(res.read_report), err=True)
+    for msg in report_messages(res.read_report):
+        click.echo(f"reachprobe: warning: {msg}", err=True)
     click.echo(f"compacted {res.input_files} file(s) into {output}: {len(res.months_written)} month(s) written "
                f"({res.rows} rows, {res.files_written} Parquet files), {len(res.months_skipped)} unchanged")

@@ -110,5 +110,5 @@ def show_cmd(results_dir: str, runs: int) -> None:
         v = rec["verdict"]
         console.print(f"  [red]blocked[/red] {rec['target']['name']}: {v.get('layer')}/{v.get('method')}"
                       f" ({v.get('rule')}{', confirmed' if v.get('confirmed') else ''})")
-    if report.skipped:
-        console.print(f"[yellow]note:[/yellow] {report.summary()}")
+    for msg in report.messages():
+        click.echo(f"reachprobe: warning: {msg}", err=True)

@@ -8,8 +8,6 @@ import io
 import os
 import shutil
 import subprocess
-import sys
-import types
 from html.parser import HTMLParser
 
 import pandas as pd
@@ -218,15 +216,8 @@ def test_cli_report_exit_codes(tmp_path, results_dir):
         assert res.exit_code == 2, (args, res.output)
 
 
-def test_cli_report_with_ooni(tmp_path, results_dir, monkeypatch):
-    fake = types.ModuleType("analysis.importers.ooni")
-    fake.read_ooni = lambda path: [{
-        "measurement_start_time": "2026-09-06 21:30:00", "probe_asn": "AS58224", "probe_cc": "IR",
-        "test_name": "web_connectivity", "input": "https://www.facebook.com/", "measurement_uid": "u1",
-        "test_keys": {"blocking": False, "accessible": True}}]
-    monkeypatch.setitem(sys.modules, "analysis.importers.ooni", fake)
-    ooni = tmp_path / "ooni.jsonl"
-    ooni.write_text("{}\n")
+def test_cli_report_with_ooni(tmp_path, results_dir):
+    ooni = synth.write_ooni(tmp_path / "ooni.jsonl")  # real OONI documents through the real read_ooni
     out = tmp_path / "with-ooni.csv"
     res = CliRunner().invoke(main, ["report", str(results_dir), "--ooni", str(ooni), "-o", str(out)])
     assert res.exit_code == 0, res.output

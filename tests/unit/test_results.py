@@ -58,7 +58,7 @@ def test_append_after_torn_line_isolates_it(tmp_path):
     report = ReadReport()
     got = list(iter_results(path, report))
     assert [g["target"]["name"] for g in got] == ["t1"]
-    assert report.bad_lines == [f"{path}:1"] and not report.torn_final
+    assert report.bad_lines == [f"{path}:1: not JSON (Expecting value at column 10)"] and not report.torn_final
 
 
 def test_unwritable_directory_raises_clear_error(tmp_path):

@@ -231,7 +231,8 @@ def test_fault_log_one_line_per_problem(caplog):
 
 # ------------------------------------------------------------------------------------ spooling
 def _rec(i: int) -> dict:
-    return {"schema": "reachprobe/1", "id": str(i), "measured_at": "2024-03-01T12:00:00.000Z", "n": i}
+    return {"schema": "reachprobe/1", "id": str(i), "measured_at": "2024-03-01T12:00:00.000Z", "n": i,
+            "target": {"platform": "p", "name": "t"}, "verdict": {"status": "ok"}}
 
 
 def test_spool_keeps_records_while_unwritable_and_writes_them_in_order(tmp_path, monkeypatch):
