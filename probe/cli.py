@@ -18,6 +18,7 @@ def _register() -> None:
     from probe.cli_report import compact_cmd, report_cmd
     from probe.cli_run import run_cmd, show_cmd
     from probe.cli_targets import targets_group
+    from probe.collect.commands import collector_cmd, export_cmd, upload_cmd
     from probe.consent import consent_cmd
 
     main.add_command(targets_group)
@@ -28,6 +29,9 @@ def _register() -> None:
     main.add_command(daemon_cmd)
     main.add_command(status_cmd)
     main.add_command(consent_cmd)
+    main.add_command(upload_cmd)
+    main.add_command(collector_cmd)
+    main.add_command(export_cmd)
 
 
 _register()
