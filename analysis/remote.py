@@ -36,7 +36,7 @@ def parquet_files(url: str, storage_options: dict[str, Any] | None = None) -> tu
     fs, root = fsspec.core.url_to_fs(url, **_options(url, storage_options))
     root = root.rstrip("/")
     fs.invalidate_cache()
-    files = sorted(f for f in fs.glob(root + "/**.parquet") if "/." not in f)
+    files = sorted(f for f in fs.glob(root + "/**/*.parquet") if "/." not in f)
     return fs, files
 
 
@@ -76,14 +76,16 @@ def load_url(url: str, engine: str, *, columns: list[str] | None, pfilter: Any, 
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     opts = _options(url, storage_options)
     meta = clear_known_categories(fr.empty_frame(columns))
-    rep = io.merge_reports([{"files": len(files), "lines": None}])
+    rep = {**io.merge_reports([{"files": len(files)}]), "lines": None}  # counted when computed
     if not files:
         return io.mark_partitioned(dd.from_pandas(fr.empty_frame(columns), npartitions=1), "vantage",
                                    {"read_report": rep})
-    chunks = io._chunks(files, npartitions or min(len(files), 64))
+    # one vantage key's files (<key>.<bundle>.parquet) in one partition: partitioned by vantage, no shuffle
+    by_key: dict[str, list[str]] = {}
+    for f in files:
+        by_key.setdefault(f.rsplit("/", 1)[-1].split(".", 1)[0], []).append(f)
+    chunks = [[f for g in chunk for f in g] for chunk in io._chunks(list(by_key.values()), npartitions)]
     ddf = dd.from_map(_read_part, chunks, protocol=protocol, options=opts, columns=columns, filters=pfilter,
                       meta=meta, enforce_metadata=False)
-    if columns is None or "vantage" in columns:
-        ddf = ddf.shuffle(on="vantage", npartitions=max(1, min(len(chunks), npartitions or 64)))
-        return io.mark_partitioned(ddf, "vantage", {"read_report": rep})
-    return io.mark_partitioned(ddf, None, {"read_report": rep})
+    return io.mark_partitioned(ddf, "vantage" if columns is None or "vantage" in columns else None,
+                               {"read_report": rep})

@@ -78,9 +78,11 @@ def make_options(collector, proxy, retries, ca_bundle, **extra):
               default=lambda: os.environ.get("REACHPROBE_RESULTS", "results"),
               help="Results directory to upload from. [env REACHPROBE_RESULTS]")
 @upload_options
+@click.option("--bundle-lines", type=click.IntRange(1, 100_000), default=2000, show_default=True,
+              help="At most this many measurements per bundle.")
 @click.option("--backoff", type=float, default=1.0, show_default=True, hidden=True, help="First retry delay (s).")
 @click.option("--quiet", is_flag=True, help="Print nothing on success (cron).")
-def upload_cmd(results_dir, collector, proxy, upload_retries, upload_ca_bundle, backoff, quiet) -> None:
+def upload_cmd(results_dir, collector, proxy, upload_retries, upload_ca_bundle, bundle_lines, backoff, quiet) -> None:
     """Pack results not yet acknowledged into signed bundles and send them to a collector."""
     from probe.collect.ledger import UploadBusy
     from probe.collect.upload import upload
@@ -92,7 +94,7 @@ def upload_cmd(results_dir, collector, proxy, upload_retries, upload_ca_bundle, 
         sys.exit(EXIT_BAD)
     key = vantage_key_or_exit()
     try:
-        rep = upload(results_dir, key, opts)
+        rep = upload(results_dir, key, opts, max_lines=bundle_lines)
     except UploadBusy as exc:
         click.echo(f"reachprobe: {exc}", err=True)
         sys.exit(EXIT_BUSY)

@@ -2,11 +2,12 @@
 
 Layout under the root::
 
-    measurements/day=YYYY-MM-DD/cc=XX/<bundle id>.parquet   one file per bundle and (day, country)
-    raw/<id[:2]>/<bundle id>.rpb                            the signed bundle as received, for audit
+    measurements/day=YYYY-MM-DD/cc=XX/<key>.<bundle id>.parquet   one file per bundle and (day, country)
+    raw/<id[:2]>/<bundle id>.rpb                                  the signed bundle as received, for audit
 
 Writes are idempotent: a bundle's files are named by its id, so writing it again replaces them with the
-same bytes. The raw bundle is written last and is the commit marker: a bundle counts as stored (and is
+same bytes. The key in the name lets readers group a vantage's files without opening them (Dask
+partitions by vantage). The raw bundle is written last and is the commit marker: a bundle counts as stored (and is
 acknowledged as a duplicate on a retry) only once it exists. A collector killed mid-write leaves at
 worst some of the bundle's Parquet files, which the uploader's retry rewrites identically.
 
@@ -153,7 +154,7 @@ class Store:
             for (day, cc), recs in sorted(groups.items()):
                 buf = io.BytesIO()
                 pq.write_table(to_table(recs, v.id, v.key), buf, compression="zstd")
-                self._put(f"{self.root}/measurements/day={day}/cc={cc}/{v.id}.parquet", buf.getvalue())
+                self._put(f"{self.root}/measurements/day={day}/cc={cc}/{v.key}.{v.id}.parquet", buf.getvalue())
             self._put(self.raw_path(v.id), raw)
         except Exception as exc:  # noqa: BLE001
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc

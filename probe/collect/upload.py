@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from probe.collect.ledger import Ledger
+from probe.collect.ledger import MAX_LINES, Ledger
 
 log = logging.getLogger("reachprobe.upload")
 
@@ -147,10 +147,10 @@ def _json(r: httpx.Response) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def upload(results_dir, key, opts: UploadOptions, **kw) -> UploadReport:
+def upload(results_dir, key, opts: UploadOptions, *, max_lines: int = MAX_LINES, **kw) -> UploadReport:
     """Pack what is new, then send everything pending (one shot: cron, or the daemon after a run)."""
     with Ledger.open(results_dir) as ledger:
-        packed = ledger.pack(key)
+        packed = ledger.pack(key, max_lines=max_lines)
         rep = send_pending(ledger, opts, **kw)
         rep.packed = len(packed)
         return rep

@@ -148,7 +148,7 @@ def test_accepted_bundle_is_stored_once_and_a_retry_is_a_duplicate(key, store, c
     assert r1.json() == {"id": b.id, "status": "stored", "lines": 4}
     assert r2.json() == {"id": b.id, "status": "duplicate", "lines": 4}
     files = _written(store)
-    assert files == [f"measurements/day=2026-12-01/cc=IR/{b.id}.parquet", f"raw/{b.id[:2]}/{b.id}.rpb"]
+    assert files == [f"measurements/day=2026-12-01/cc=IR/{public_id(key.public_key())}.{b.id}.parquet", f"raw/{b.id[:2]}/{b.id}.rpb"]
     assert "testclient" not in caplog.text  # the client's address is never logged
 
 
