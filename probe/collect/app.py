@@ -20,6 +20,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -40,6 +41,7 @@ class CollectorConfig:
     rate: float = 2.0  # bundles per second per key, sustained
     burst: int = 20
     allowed_keys: frozenset[str] | None = None
+    max_inflight: int = 8  # bundles verified and written at once; the rest wait (bounds memory and threads)
 
 
 class RateLimiter:
@@ -79,6 +81,7 @@ def _err(status: int, code: str, detail: str, headers: dict[str, str] | None = N
 
 def create_app(cfg: CollectorConfig) -> Starlette:
     limiter = RateLimiter(cfg.rate, cfg.burst)
+    inflight = anyio.Semaphore(cfg.max_inflight)
 
     def check_key(key: str) -> None:
         wait = limiter.take(key)
@@ -119,7 +122,8 @@ def create_app(cfg: CollectorConfig) -> Starlette:
             log.warning("rejected a bundle: 400 truncated (%d of %d bytes)", len(body), declared)
             return _err(400, "truncated", f"{len(body)} of {declared} bytes")
         try:
-            bid, status, n = await run_in_threadpool(ingest, bytes(body))
+            async with inflight:
+                bid, status, n = await run_in_threadpool(ingest, bytes(body))
         except RateLimited as exc:
             log.warning("rejected a bundle: 429 rate_limited (%s)", exc.detail)
             return _err(429, exc.code, exc.detail, {"retry-after": f"{max(1, round(exc.wait))}"})

@@ -156,12 +156,14 @@ def _read_keys(path: str) -> frozenset[str]:
 @click.option("--rate", type=click.FloatRange(0.001), default=2.0, show_default=True,
               help="Bundles per second per key, sustained.")
 @click.option("--burst", type=click.IntRange(1), default=20, show_default=True, help="Bundles per key in a burst.")
+@click.option("--max-inflight", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Bundles verified and written at once (the rest wait their turn).")
 @click.option("--allow-keys", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Accept only these public keys (one per line, # comments).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               default="info", show_default=True)
-def collector_cmd(store_url, s3_endpoint, host, port, max_body, max_decompressed, rate, burst, allow_keys,
-                  log_level) -> None:
+def collector_cmd(store_url, s3_endpoint, host, port, max_body, max_decompressed, rate, burst, max_inflight,
+                  allow_keys, log_level) -> None:
     """Receive bundles from vantages, verify them, and write their measurements as Parquet."""
     import uvicorn
 
@@ -178,7 +180,7 @@ def collector_cmd(store_url, s3_endpoint, host, port, max_body, max_decompressed
         click.echo(f"reachprobe: --store {store_url}: {exc}", err=True)
         sys.exit(EXIT_BAD)
     app = create_app(CollectorConfig(store=store, max_body=max_body, max_lines_bytes=max_decompressed, rate=rate,
-                                     burst=burst, allowed_keys=keys))
+                                     burst=burst, allowed_keys=keys, max_inflight=max_inflight))
     logging.getLogger("reachprobe.collector").info(
         "collector on %s:%d, writing to %s%s", host, port, store_url,
         f", {len(keys)} allowed key(s)" if keys is not None else "")
