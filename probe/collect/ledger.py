@@ -237,7 +237,12 @@ def status(results_dir: str | Path) -> dict[str, Any] | None:
     d = Path(results_dir) / UPLOAD_DIR
     if not d.is_dir():
         return None
-    led = Ledger.open(results_dir, lock=False)
+    try:
+        led = Ledger.open(results_dir, lock=False)
+    except (OSError, ValueError) as exc:  # status must still answer; the upload itself says what to do
+        return {"pending_bundles": len(list((d / "outbox").glob("*" + SUFFIX))), "pending_lines": 0,
+                "unpacked_bytes": 0, "sent_bundles": 0, "rejected_bundles": 0, "last_sent_at": None,
+                "error": str(exc)}
     pending = led.pending()
     lines = 0
     for p in pending:
