@@ -109,8 +109,8 @@ def verify(data: bytes, *, max_lines_bytes: int, allowed_keys: frozenset[str] | 
            check_key: Any = None) -> Verified:
     """Check a bundle fully; return its records. Raises BundleError with the status to answer.
 
-    Order: structure, format and schema, key (allow-list), ``check_key(key)`` (the rate limit: called
-    before any expensive work), signature, payload hash, bounded decompression, line hash and count,
+    Order: structure, format and schema, key (allow-list), signature (cheap), ``check_key(key)`` (the
+    rate limit, before any expensive work), payload hash, bounded decompression, line hash and count,
     then every line (a JSON object of the declared schema)."""
     manifest, mbytes, sig, payload = read_manifest(data)
     if manifest.get("format") != FORMAT:
@@ -125,12 +125,12 @@ def verify(data: bytes, *, max_lines_bytes: int, allowed_keys: frozenset[str] | 
         raise BundleError(400, "key", f"manifest key: {exc}") from None
     if allowed_keys is not None and kid not in allowed_keys:
         raise BundleError(403, "unknown_key", "this key is not on the collector's allow-list")
-    if check_key is not None:
-        check_key(kid)
     try:
         pub.verify(sig, MAGIC + mbytes)
     except InvalidSignature:
         raise BundleError(401, "signature", "the signature does not match the manifest and key") from None
+    if check_key is not None:  # after the signature: nobody can spend another key's budget
+        check_key(kid)
     for field in ("lines", "lines_bytes", "payload_bytes"):
         if not isinstance(manifest.get(field), int) or manifest[field] < 0:
             raise BundleError(400, "manifest", f"manifest field {field!r} is not a count")

@@ -61,7 +61,12 @@ def upload_options(f):
 
 
 def make_options(collector, proxy, retries, ca_bundle, **extra):
-    from probe.collect.upload import UploadConfigError, UploadOptions, check_proxy, endpoint
+    from probe.collect.upload import (
+        UploadConfigError,
+        UploadOptions,
+        check_proxy,
+        endpoint,
+    )
 
     if not collector:
         raise click.UsageError("--collector URL is required (or set REACHPROBE_COLLECTOR)")

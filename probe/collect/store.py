@@ -18,14 +18,17 @@ public key) and ``line`` (the results line itself, so nothing of the measurement
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import uuid
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 import fsspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from probe.collect.bundle import Verified
@@ -74,8 +77,6 @@ def partition(rec: dict[str, Any]) -> tuple[str, str]:
 
 
 def to_table(records: list[dict[str, Any]], bundle_id: str, key: str) -> pa.Table:
-    import json
-
     cols: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
     for rec in records:
         v, t, d = rec.get("vantage") or {}, rec.get("target") or {}, rec.get("verdict") or {}
@@ -91,16 +92,12 @@ def to_table(records: list[dict[str, Any]], bundle_id: str, key: str) -> pa.Tabl
         ):
             cols[name].append(value)
     ts = pa.array(cols.pop("measured_at"), pa.string())
-    import pyarrow.compute as pc
-
     try:
         parsed = pc.cast(pc.strptime(pc.utf8_slice_codeunits(ts, 0, 23), format="%Y-%m-%dT%H:%M:%S.%f", unit="us",
                                      error_is_null=True), pa.timestamp("us", tz="UTC"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         parsed = pa.nulls(len(ts), pa.timestamp("us", tz="UTC"))
     if parsed.null_count:  # other RFC 3339 spellings: parse the odd ones in Python
-        from datetime import datetime
-
         vals = []
         for raw, p in zip(ts.to_pylist(), parsed.to_pylist(), strict=True):
             if p is None and raw:

@@ -103,10 +103,11 @@ def send_pending(ledger: Ledger, opts: UploadOptions, *, sleep: Callable[[float]
             data = path.read_bytes()
             bid = path.stem
             outcome = None
+            retry_after: str | None = None
             for attempt in range(opts.retries + 1):
                 if attempt:
                     sleep(_delay(attempt - 1, opts, retry_after))
-                retry_after = None
+                    retry_after = None
                 try:
                     r = client.post(url, content=data)
                 except httpx.HTTPError as exc:
@@ -121,7 +122,7 @@ def send_pending(ledger: Ledger, opts: UploadOptions, *, sleep: Callable[[float]
                     outcome = "sent"
                     break
                 reason = answer.get("detail") or answer.get("error") or r.text[:200]
-                if r.status_code in RETRYABLE:
+                if r.status_code in RETRYABLE or 200 <= r.status_code < 300:  # 2xx without our id: not an ack
                     retry_after = r.headers.get("retry-after")
                     rep.error = f"collector answered {r.status_code}: {reason}"
                     log.info("bundle %s: %s (attempt %d/%d)", bid[:12], rep.error, attempt + 1, opts.retries + 1)

@@ -210,3 +210,101 @@ def test_bundle_hashes_are_sha256(key):
     payload = b.data[-b.manifest["payload_bytes"]:]
     assert b.manifest["payload_sha256"] == hashlib.sha256(payload).hexdigest()
     assert gzip.decompress(payload) == _lines(2)
+
+
+# ---------------------------------------------------------------------------------- the uploader
+class _Scripted:
+    """A loopback HTTP server answering POSTs from a script of (status, body, headers)."""
+
+    def __init__(self, script):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.script, self.bodies = list(script), []
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["content-length"]))
+                outer.bodies.append(body)
+                status, answer, headers = outer.script.pop(0) if outer.script else (500, {}, {})
+                if callable(answer):
+                    answer = answer(body)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def _ack(body):
+    return {"id": bd.read_manifest(body)[0]["id"], "status": "stored"}
+
+
+def _one_bundle(tmp_path):
+    v = make_vantage(tmp_path, "v-up", days=1)
+    with Ledger.open(v["results"]) as led:
+        led.pack(v["key"], max_lines=10_000)
+    return v
+
+
+def test_retries_are_bounded_back_off_with_jitter_and_honour_retry_after(tmp_path):
+    from probe.collect.upload import UploadOptions, send_pending
+
+    v = _one_bundle(tmp_path)
+    srv = _Scripted([(503, {"error": "store_unavailable"}, {}), (200, {"id": "someone-else"}, {}),
+                     (429, {"error": "rate_limited"}, {"retry-after": "7"}), (200, _ack, {})])
+    delays: list[float] = []
+    try:
+        with Ledger.open(v["results"]) as led:
+            rep = send_pending(led, UploadOptions(collector=srv.url, retries=3, backoff=1.0, max_backoff=30),
+                               sleep=delays.append)
+            assert rep.sent == 1 and rep.pending == 0 and led.pending() == [] and len(led.sent) == 1
+    finally:
+        srv.close()
+    assert len(delays) == 3 and 0.5 <= delays[0] <= 1.0 and 1.0 <= delays[1] <= 2.0 and delays[2] >= 7
+    assert len(set(srv.bodies)) == 1  # every retry is the same bundle
+
+
+def test_unreachable_collector_leaves_bundles_pending(tmp_path):
+    from probe.collect.upload import UploadOptions, send_pending
+
+    v = _one_bundle(tmp_path)
+    srv = _Scripted([(503, {}, {})] * 3)
+    try:
+        with Ledger.open(v["results"]) as led:
+            before = led.pending()
+            rep = send_pending(led, UploadOptions(collector=srv.url, retries=2), sleep=lambda s: None)
+            assert rep.pending == len(before) and led.pending() == before and led.sent == {}
+    finally:
+        srv.close()
+
+
+def test_a_refused_bundle_moves_to_rejected_with_the_reason(tmp_path):
+    from probe.collect.ledger import status
+    from probe.collect.upload import UploadOptions, send_pending
+
+    v = _one_bundle(tmp_path)
+    srv = _Scripted([(401, {"error": "signature", "detail": "bad"}, {})])
+    try:
+        with Ledger.open(v["results"]) as led:
+            rep = send_pending(led, UploadOptions(collector=srv.url, retries=2), sleep=lambda s: None)
+            assert len(rep.rejected) == 1 and led.pending() == []
+            assert list(led.rejected.values())[0]["http_status"] == 401
+            assert len(list(led.rejected_dir.iterdir())) == 1
+    finally:
+        srv.close()
+    assert status(v["results"])["rejected_bundles"] == 1

@@ -7,7 +7,13 @@ import pytest
 
 from probe.results import iter_results
 from tests.unit.collect_env import Collector
-from tests.unit.daemon_harness import Proc, SwitchServer, clean_env, run_cli, write_targets
+from tests.unit.daemon_harness import (
+    Proc,
+    SwitchServer,
+    clean_env,
+    run_cli,
+    write_targets,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -13,7 +13,14 @@ import pytest
 
 import analysis
 from probe.collect.export import to_ooni
-from probe.records import DNSAttempt, HTTPAttempt, HTTPRedirect, Steps, TCPAttempt, TLSAttempt
+from probe.records import (
+    DNSAttempt,
+    HTTPAttempt,
+    HTTPRedirect,
+    Steps,
+    TCPAttempt,
+    TLSAttempt,
+)
 from probe.results import ResultsWriter, make_record
 from probe.targets import Target
 from probe.verdict import RunContext, classify
