@@ -258,7 +258,7 @@ def test_a_1gb_body_is_refused_without_reading_it(seaweed, prefix, collectors):
 def test_a_flood_is_rate_limited_and_the_collector_stays_responsive(tmp_path, seaweed, prefix, collectors):
     from probe.collect.bundle import build
 
-    col = collectors(prefix, "--rate", "1", "--burst", "5", s3_endpoint=seaweed.endpoint)
+    col = collectors(prefix, "--rate", "0.1", "--burst", "5", s3_endpoint=seaweed.endpoint)
     v = make_vantage(tmp_path, "v-flood")
     line = next(iter(open(sorted(v["results"].glob("*.jsonl"))[0], "rb")))
     bundles = [build(line.replace(b'"id":"', f'"id":"flood{i}-'.encode(), 1), 1, v["key"], vantages=["v"]).data
