@@ -85,9 +85,20 @@ def record_consent(via: str) -> Path | None:
             json.dump(data, fh)
             fh.write("\n")
         os.replace(tmp, path)
-        return path
     except OSError:
         return None
+    _make_vantage_key()
+    return path
+
+
+def _make_vantage_key() -> None:
+    """The vantage's signing key for uploads is made with the agreement (probe.collect.keys)."""
+    from probe.collect.keys import ensure_key
+
+    try:
+        ensure_key()
+    except (OSError, ValueError):
+        pass  # made later by `reachprobe upload`; measuring never depends on it
 
 
 def revoke_consent() -> bool:

@@ -23,6 +23,7 @@ from probe.cli.common import (ExitCode, acquire_lock_or_exit, common_run_options
                               require_consent)
 from probe.daemon.state import disk_status, health, read_state
 from probe.results import ReadReport, parse_rfc3339, read_tail
+from probe.collect.commands import make_options, upload_hook, upload_options
 
 
 def _duration(_ctx, param, value):
@@ -85,8 +86,10 @@ def setup_logging(level: str) -> logging.Logger:
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               default=lambda: os.environ.get("REACHPROBE_LOG_LEVEL", "info"), show_default="info",
               help="Log verbosity (to stderr, UTC timestamps). [env REACHPROBE_LOG_LEVEL]")
+@click.option("--upload", "upload", is_flag=True, help="After each run, upload new results to --collector.")
+@upload_options
 def daemon_cmd(consent_yes, interval, jitter, bursts, max_bursts, stop_grace, max_buffered, max_runs, run_for,
-               heartbeat, log_level, **o) -> None:
+               heartbeat, log_level, upload, collector, proxy, upload_retries, upload_ca_bundle, **o) -> None:
     """Measure continuously: every platform group on an interval with jitter, with burst
     re-measurement when a target flips between ok and blocked.
 
@@ -103,7 +106,10 @@ def daemon_cmd(consent_yes, interval, jitter, bursts, max_bursts, stop_grace, ma
     lock = acquire_lock_or_exit(cfg.results_dir)
     opts = DaemonOptions(interval=interval, jitter=jitter, bursts=bursts, max_pending_bursts=max_bursts,
                          stop_grace=stop_grace, max_runs=max_runs, run_for=run_for, max_buffered=max_buffered,
-                         heartbeat=max(0.5, heartbeat or 60.0))
+                         heartbeat=max(0.5, heartbeat or 60.0),
+                         after_run=upload_hook(cfg.results_dir, make_options(collector, proxy, upload_retries,
+                                                                             upload_ca_bundle), logger)
+                         if upload else None)
     daemon = Daemon(cfg, targets, opts, logger=logger)
     try:
         code = daemon.run()
@@ -180,6 +186,7 @@ def last_run_from_results(results_dir: Path, report: ReadReport | None = None) -
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status_cmd(results_dir: str, check: bool, as_json: bool) -> None:
     """Show the last run, the next run, counts per status, and the size of the results."""
+    from probe.collect.ledger import status as upload_status
     from probe.lock import is_locked
 
     path = Path(results_dir)
@@ -201,7 +208,7 @@ def status_cmd(results_dir: str, check: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"healthy": ok, "reason": why, "locked": locked, "lock_pid": holder,
                                "state": state, "last_run": last, "results": usage,
-                               "disk": disk}, indent=1, sort_keys=True))
+                               "disk": disk, "upload": upload_status(path)}, indent=1, sort_keys=True))
         sys.exit(ExitCode.OK if ok or not check else ExitCode.FAILED)
     lines = []
     if state is None:
@@ -235,6 +242,11 @@ def status_cmd(results_dir: str, check: bool, as_json: bool) -> None:
                  + (f", newest {usage['newest']}" if usage["newest"] else "")
                  + (f"; {_size(disk['free_bytes'])} free" if disk.get("free_bytes") is not None else "")
                  + ("; READ-ONLY" if disk.get("read_only") else ""))
+    up = upload_status(path)
+    if up:
+        lines.append(f"upload:     {up['pending_bundles']} bundle(s) pending ({up['pending_lines']} measurements), "
+                     f"{_size(up['unpacked_bytes'])} not yet packed, {up['sent_bundles']} sent, "
+                     f"{up['rejected_bundles']} rejected; last sent {up['last_sent_at'] or '-'}")
     if state and state.get("buffered"):
         lines.append(f"buffered:   {state['buffered']} measurement(s) waiting to be written")
     for _key, msg in sorted(((state or {}).get("faults") or {}).items()):

@@ -61,6 +61,7 @@ class DaemonOptions:
     max_buffered: int = 5000
     heartbeat: float = 60.0
     start_spread: float = 60.0
+    after_run: Any = None  # called after each written run (`daemon --upload`); must not block for long
 
 
 class Daemon:
@@ -216,6 +217,8 @@ class Daemon:
                       ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         self._plan_bursts(summary.results)
         self._write_state()
+        if self.opts.after_run is not None:
+            self.opts.after_run()
         if self.opts.max_runs is not None and self.runs >= self.opts.max_runs:
             self.request_stop(f"--max-runs {self.opts.max_runs} reached")
 
