@@ -11,7 +11,7 @@ from dataclasses import replace
 from probe import netfacts
 from probe.records import Steps, Verdict
 from probe.targets import Target
-from probe.verdict.controls import ControlMeasurement, RunContext
+from probe.verdict.controls import ControlMeasurement, RunContext, control_agrees
 from probe.verdict.dns_rules import dns_findings
 from probe.verdict.evidence import Evidence
 from probe.verdict.finding import Finding, best, verdict
@@ -21,7 +21,7 @@ from probe.verdict.steps import ep, split_host_controls
 from probe.verdict.tcp_rules import tcp_findings
 from probe.verdict.throttle import throttle
 from probe.verdict.tls_rules import tls_findings
-from probe.vocab import Status
+from probe.vocab import Layer, Status
 
 DECISION_ORDER: tuple[tuple[str, str], ...] = (
     ("no_steps",
@@ -45,7 +45,9 @@ DECISION_ORDER: tuple[tuple[str, str], ...] = (
      "redirect chain, complete and with no blockpage fingerprint (a valid certificate proves the hop's "
      "authenticity, not the URL's reachability); when no fetch was made, a valid certificate for the name: "
      "every fetch ≥5× slower than the slowest canary, bandwidth-shaped (see Throttling) → "
-     "`http.throttled`; a `strong`/`good` timeout finding set aside by the loss control → "
+     "`http.throttled` (without the control's timing: `inconclusive.needs_control`); every fetch answered "
+     "with an HTTP error that the control gets too → `down.control_agrees` (the site's own refusal); a "
+     "`strong`/`good` timeout finding set aside by the loss control → "
      "`flaky.lossy_path`; a failed step that succeeded on retry → `flaky.retry_succeeded` "
      "(`flaky.intermittent` when a success was followed by a failure); else `ok.*`"),
     ("down",
@@ -127,6 +129,9 @@ def classify(target: Target, steps: Steps, ctx: RunContext | None = None,
                            layer=thr.layer, method=thr.method)
         if thr is not None:
             return thr.verdict()
+        refused = _refused_everywhere(ev)
+        if refused is not None:
+            return refused.verdict()
         decisive = [f for f in lost if f.grade in ("strong", "good")]  # weak findings never beat reaching
         if decisive:
             return _lossy_verdict(ev, decisive, reached=True)
@@ -192,6 +197,20 @@ def classify(target: Target, steps: Steps, ctx: RunContext | None = None,
                        f"the target was not reached and the control measurement failed ({ev.control_failed})")
     return verdict(RULES["inconclusive.unexplained"], 0.0,
                    "the target was not reached and no rule explains why")
+
+
+def _refused_everywhere(ev: Evidence) -> Finding | None:
+    """The site answers every fetch with an HTTP error (403, 451, 503...) and so it answers the control: its
+    own refusal, the same for everyone (a person cannot load the page, and no network is to blame)."""
+    ctl = ev.control
+    if ctl is None or not ev.http_ok or (ctl.http_status or 0) < 400 or ctl.http_failure is not None:
+        return None
+    if not all((a.status or 0) >= 400 for a in ev.http_ok):
+        return None
+    mine = sorted({a.status for a in ev.http_ok if a.status})
+    return control_agrees(Layer.HTTP, "http_error", 0.7,
+                          f"the site answers HTTP {', '.join(map(str, mine))} here and HTTP {ctl.http_status} to the "
+                          "control: its own refusal, the same from outside")
 
 
 def _lossy_verdict(ev: Evidence, lost: list[Finding], reached: bool) -> Verdict:

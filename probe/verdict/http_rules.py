@@ -97,6 +97,8 @@ def _differs_from_control(ev: Evidence, a: HTTPAttempt) -> str | None:
     if not (size_differs or status_differs):
         return None
     https_title = {_norm_title(h.title) for h in ev.http_ok if scheme(h.final_url or h.url) == "https"}
+    if ours in https_title:
+        return None  # the authentic HTTPS page of the same target is this very page: the site's own
     same_https = " (and this target's own HTTPS page has the control's title)" if theirs in https_title else ""
     return (f"unlike the control's: title {a.title!r} against {ctl.http_title!r}, {a.body_length} B against "
             f"{ctl.http_body_length} B, HTTP {a.status} against {ctl.http_status}{same_https}")

@@ -22,30 +22,7 @@ from tests.lab.scenarios import BY_NAME, CATALOG
 
 # Scenarios whose verdict assertion is expected to fail until the verdict engine handles them
 # (the reason is printed with each xfail).
-VERDICT_PENDING: dict[str, str] = {
-    # Innocent twins (issue #11) the probe still calls blocked / ok, and censored cases it misses: each
-    # needs the outside control (`reachprobe helper`, `run --control`) and the verdict rules using it.
-    "dead_host": "a bare timeout with healthy canaries is called blocked/tcp/ip_blackhole; a dead host "
-                 "looks the same from the vantage (needs the control: down when it times out there too)",
-    "syn_rst": "a RST to the SYN is taken for 'nothing listens' (down/tcp/refused); needs the control "
-               "(it connects from outside) or the RST's TTL (64 against the server's 55)",
-    "midbody_rst": "facebook-web: a valid handshake is called ok/tls although every GET was cut after "
-                   "the 200 (DESIGN: the fetch through its whole chain decides)",
-    "server_crash": "facebook-web: ok/tls although the body never completes; facebook-http: the "
-                    "harmless-Host GET is answered 200 (the server crashes after its headers) so "
-                    "http.host_rst confirms a Host filter that does not exist",
-    "sni_throttle": "load-dependent: the throttling rule compares with the canaries' rates, and on a "
-                    "loaded machine they are slow too, so the 64 kbit/s flow is sometimes called ok "
-                    "(the step check, an absolute rate floor, holds; see the throttling rework)",
-    "slow_server": "a server trickling its own body is called blocked/http/throttled; needs the "
-                   "control (slow from outside too) or the unshaped handshake",
-    "redirect_blocked": "instagram-web: ok/tls (valid certificate) although the redirect into the "
-                        "blocked host times out; needs 'the fetch decides' and the control",
-    "redirect_dead": "facebook-*: blocked/tcp/ip_blackhole for a dead host; instagram-web ok/tls "
-                     "although its redirect leads nowhere",
-    "site_403": "the site's own 403 is called ok (ok/tls, ok/http): a person cannot load the page; "
-                "with the control answering the same 403 it is down",
-}
+VERDICT_PENDING: dict[str, str] = {}
 
 # Step-check kinds that wait on the probe (a failing pending check is an xfail, not an error).
 CHECKS_PENDING: dict[str, str] = {}
