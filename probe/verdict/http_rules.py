@@ -11,7 +11,7 @@ from probe.verdict.evidence import Evidence
 from probe.verdict.finding import Finding, finding
 from probe.verdict.reach import weak_only
 from probe.verdict.rules import RULES
-from probe.verdict.steps import host, http_response, is_ip, scheme
+from probe.verdict.steps import forged_rst, host, http_response, is_ip, scheme
 from probe.verdict.tcp_rules import address_reset
 from probe.verdict.throttle import throttle
 from probe.verdict.tls_rules import cert_finding
@@ -150,7 +150,10 @@ def http_failure_findings(ev: Evidence, url: str, atts: list[HTTPAttempt], fail:
         # A harmless-Host GET counts as answered only when it completed: a response that was then cut
         # (a server crashing mid-body does that to every Host) proves nothing about the Host.
         hc_answered = hc is not None and hc.failure is None and (hc.status or 0) > 0
-        if tcp_ok and not https and hc_answered:
+        forged = forged_rst(atts)
+        if forged:
+            out.append(finding(RULES["http.rst_injected"], 0.97, f"GET {url} was {cut}{began} on every attempt; {forged}"))
+        elif tcp_ok and not https and hc_answered:
             out.append(finding(RULES["http.host_rst"], 0.95,
                                f"GET {url} was {cut} on every attempt while the same address answered a GET with "
                                f"Host {hc.host_header} (HTTP {hc.status}) in full: the filter keys on the Host"))

@@ -114,6 +114,11 @@ RULES: dict[str, Rule] = _table(
          " an http:// GET reset on an address that, in the same run, reset TLS for any SNI "
          "(`RunContext.reset_addresses`, weak)",
          needs_control=True),
+    Rule("tcp.rst_injected", BLOCKED, TCP, "rst", True, "strong",
+         "the RST that refused or reset the connection came with an IP TTL 2 or more away from every TTL the "
+         "server itself sent (its SYN-ACK on this connection, or on another connection of the run): forged by "
+         "a box on the path nearer than the server (`packets` on the attempt; needs CAP_NET_RAW). A server "
+         "with nothing listening, or crashing, resets with its own TTL"),
     Rule("tcp.unreachable", BLOCKED, TCP, "unreachable", False, "good",
          "ICMP unreachable here while the control connects",
          needs_control=True),
@@ -148,6 +153,10 @@ RULES: dict[str, Rule] = _table(
          "the GET of an http:// URL was reset/cut on every attempt after the TCP connection to the same target"
          " succeeded, and the address does not reset everything (Host filtering)",
          needs_control=True),
+    Rule("http.rst_injected", BLOCKED, HTTP, "http_rst", True, "strong",
+         "the GET (or its body) was reset on every attempt by a RST whose IP TTL is 2 or more away from every "
+         "TTL the server sent on the same connection: forged on the path (a server crashing mid-body resets "
+         "with its own TTL)"),
     Rule("http.host_rst", BLOCKED, HTTP, "http_rst", True, "strong",
          "the GET of an http:// URL was reset/cut on every attempt while one GET of the same URL, to the same "
          "address, with a harmless `Host` (`--control-sni`, recorded as an `http` step with `control: true`) "

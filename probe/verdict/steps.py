@@ -136,3 +136,16 @@ def host_addresses(steps: Steps, name: str) -> set[str]:
     if is_ip(name):
         return {name}
     return {ip for a in steps.dns if a.query.lower().rstrip(".") == name for ip in a.answers}
+
+
+def forged_rst(attempts) -> str | None:
+    """Why these attempts' RSTs were forged on the path, or None: on every attempt that was reset, a RST
+    whose IP TTL is 2 or more from every TTL the server itself sent (``rst_ttl_mismatch``)."""
+    reset = [a for a in attempts if a.failure is not None]
+    if not reset or not all(getattr(a, "rst_ttl_mismatch", None) is True for a in reset):
+        return None
+    p = reset[-1].packets or {}
+    rst = (p.get("rst") or [{}])[0]
+    ref = p.get("synack_ttl") or (p.get("server_ttls") or [None])[0]
+    return (f"the RST arrived with IP TTL {rst.get('ttl')} ({rst.get('hops')} hop(s) away) while the server's own "
+            f"packets arrive with TTL {ref}: forged on the path")

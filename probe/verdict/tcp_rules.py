@@ -7,7 +7,7 @@ from probe.verdict.controls import control_agrees
 from probe.verdict.evidence import Evidence
 from probe.verdict.finding import Finding, finding
 from probe.verdict.rules import RULES
-from probe.verdict.steps import ep
+from probe.verdict.steps import ep, forged_rst
 from probe.vocab import Layer
 
 
@@ -34,7 +34,10 @@ def tcp_findings(ev: Evidence) -> list[Finding]:
     ctl = ev.control
     ctl_ok = ctl is not None and any(ctl.tcp.get(ep(*k), "x") is None for k in considered)
     ctl_fail = ctl is not None and any(ep(*k) in ctl.tcp for k in considered) and not ctl_ok
-    if fails == {GENERIC_TIMEOUT}:
+    forged = forged_rst([a for k in considered for a in ev.tcp[k]]) if fails <= {CONNECTION_REFUSED} | RESET_OR_EOF else None
+    if forged:
+        out.append(finding(RULES["tcp.rst_injected"], 0.97, f"connections to {eps} were refused or reset; {forged}"))
+    elif fails == {GENERIC_TIMEOUT}:
         only_timeouts = all(a.failure == GENERIC_TIMEOUT for k in considered for a in ev.tcp[k])
         if ctl_ok:
             out.append(finding(RULES["tcp.ip_blackhole"], 0.8,

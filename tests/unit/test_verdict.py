@@ -78,6 +78,15 @@ def _hop(a: HTTPAttempt, failed_url: str) -> HTTPAttempt:
     return a
 
 
+def _rst(a, mismatch: bool, rst_ttl: int = 64, server_ttl: int = 55):
+    """An attempt whose RST the run's packet capture saw (probe.measure.packets)."""
+    a.rst_ttl_mismatch = mismatch
+    a.packets = {"synack_ttl": server_ttl, "server_ttls": [server_ttl],
+                 "rst": [{"ttl": rst_ttl, "ip_id": 0, "flags": "R", "hops": 0, "ttl_delta": rst_ttl - server_ttl}],
+                 "reference": "address", "connections": 1}
+    return a
+
+
 def steps(dns_=(), tcp_=(), tls_=(), http_=(), inject_=()) -> Steps:
     return Steps(dns=list(dns_), tcp=list(tcp_), tls=list(tls_), http=list(http_), inject=list(inject_))
 
@@ -256,6 +265,20 @@ ROWS = [
      steps([dns([FB_IP])], [tcp(failure="connection_refused", attempt=a) for a in (1, 2, 3)]),
      CTX, ControlMeasurement(dns_addrs=[FB_IP], tcp={f"{FB_IP}:443": "connection_refused"}),
      ("down", "tcp", "refused", "down.refused", False)),
+    ("tcp.rst_injected (the RST's TTL is not the server's)", target(),
+     steps([dns([FB_IP])], [_rst(tcp(failure="connection_refused", attempt=a), True) for a in (1, 2)]),
+     CTX, None, ("blocked", "tcp", "rst", "tcp.rst_injected", True)),
+    ("a server's own RST (same TTL as its SYN-ACKs) accuses nobody", target(),
+     steps([dns([FB_IP])], [_rst(tcp(failure="connection_refused", attempt=a), False, 55) for a in (1, 2)]),
+     CTX, None, ("inconclusive", "tcp", "refused", "inconclusive.tcp_refused", False)),
+    ("http.rst_injected (a body reset by a RST with another TTL)", target(),
+     steps([dns([FB_IP])], [tcp()], [tls()], [_rst(http(status=200, failure="connection_reset", attempt=a), True)
+                                              for a in (1, 2)]),
+     CTX, None, ("blocked", "http", "http_rst", "http.rst_injected", True)),
+    ("a server crashing mid-body resets with its own TTL: nobody accused", target(),
+     steps([dns([FB_IP])], [tcp()], [tls()], [_rst(http(status=200, failure="connection_reset", attempt=a), False, 55)
+                                              for a in (1, 2)]),
+     CTX, None, ("inconclusive", "http", "http_rst", "inconclusive.needs_control", False)),
     ("inconclusive.tcp_refused (a censor's RST and nothing listening look the same)", target(),
      steps([dns([FB_IP])], [tcp(failure="connection_refused", attempt=a) for a in (1, 2, 3)]),
      CTX, None, ("inconclusive", "tcp", "refused", "inconclusive.tcp_refused", False)),
