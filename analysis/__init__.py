@@ -25,7 +25,18 @@ from analysis.timelines import (
     window_events,
 )
 from analysis.frame import COLUMNS, STATUSES
-from analysis.io import load, load_ooni, read_report, select
+from analysis.io import load_ooni, read_report, select
+
+
+def load(paths: Any, engine: str = "pandas", *, storage_options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """Results into one flat frame: local JSONL/Parquet (:func:`analysis.io.load`: ``npartitions``,
+    ``columns``, ``since``, ``until``, ``platforms``), or a collector's store by URL (``s3://bucket/
+    reachprobe/``, any fsspec protocol; :mod:`analysis.remote`), ``storage_options`` going to fsspec."""
+    from analysis import io, remote
+
+    if remote.is_url(paths):
+        return remote.load(paths, engine, storage_options=storage_options, **kwargs)
+    return io.load(paths, engine, **kwargs)
 
 
 def report(df: Any, path: Any, fmt: str | None = None, since: Any = None, until: Any = None,

@@ -36,7 +36,6 @@ import pyarrow.dataset as pads
 import pyarrow.json as pajson
 
 from analysis import frame as fr
-from analysis import remote
 from probe.records import SCHEMA
 from probe.resultline import RFC3339_PATTERN, too_deep
 from probe.results import ReadReport, use_line
@@ -452,12 +451,8 @@ def concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------- load
 def load(paths: str | os.PathLike | Iterable[str | os.PathLike], engine: str = "pandas", *,
          npartitions: int | None = None, columns: Sequence[str] | None = None,
-         since: Any = None, until: Any = None, platforms: Sequence[str] | None = None,
-         storage_options: dict[str, Any] | None = None) -> Any:
-    """Read results (JSONL files/directories, compacted Parquet) into one flat frame.
-
-    A URL (``s3://bucket/reachprobe/``, any fsspec protocol) reads a collector's store
-    (:mod:`analysis.remote`); ``storage_options`` go to fsspec (e.g. an S3 endpoint).
+         since: Any = None, until: Any = None, platforms: Sequence[str] | None = None) -> Any:
+    """Read local results (JSONL files/directories, compacted Parquet) into one flat frame.
 
     ``engine="pandas"`` returns a :class:`pandas.DataFrame`; ``engine="dask"`` a lazy Dask DataFrame
     partitioned by vantage (each vantage's rows in exactly one partition; ``npartitions`` caps the
@@ -472,9 +467,6 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike], engine: str = "
         unknown = [c for c in cols if c not in fr.COLUMNS]
         if unknown:
             raise ValueError(f"unknown column(s): {', '.join(unknown)}")
-    if remote.is_url(paths):
-        return remote.load_url(paths, engine, columns=cols, npartitions=npartitions, storage_options=storage_options,
-                               pfilter=_parquet_filter(to_utc(since), to_utc(until), platforms))
     src = discover(paths)
     missing = [str(p) for p in src.jsonl if not p.exists()]
     if missing:

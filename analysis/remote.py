@@ -58,6 +58,23 @@ def _read_part(files: Sequence[str], protocol: str, options: dict[str, Any], col
     return _read(fsspec.filesystem(protocol, **options), files, columns, filters)
 
 
+def load(url: str, engine: str = "pandas", *, npartitions: int | None = None, columns: Any = None,
+         since: Any = None, until: Any = None, platforms: Any = None,
+         storage_options: dict[str, Any] | None = None) -> Any:
+    """A collector's store (Parquet partitioned by day and country) as one frame, like ``analysis.io.load``."""
+    from analysis import io
+
+    if engine not in ("pandas", "dask"):
+        raise ValueError(f"engine must be 'pandas' or 'dask', not {engine!r}")
+    cols = list(columns) if columns is not None else None
+    if cols is not None:
+        unknown = [c for c in cols if c not in fr.COLUMNS]
+        if unknown:
+            raise ValueError(f"unknown column(s): {', '.join(unknown)}")
+    return load_url(url, engine, columns=cols, npartitions=npartitions, storage_options=storage_options,
+                    pfilter=io._parquet_filter(io.to_utc(since), io.to_utc(until), platforms))
+
+
 def load_url(url: str, engine: str, *, columns: list[str] | None, pfilter: Any, npartitions: int | None,
              storage_options: dict[str, Any] | None) -> Any:
     from analysis import io

@@ -16,6 +16,7 @@ from probe.cli.daemon import daemon_cmd, status_cmd
 from probe.cli.report import compact_cmd, report_cmd
 from probe.cli.run import run_cmd, show_cmd
 from probe.cli.targets import targets_group
+from probe.collect.commands import collector_cmd, export_cmd, upload_cmd
 from probe.control.command import helper_cmd
 from probe.fingerprints.update import fingerprints_group
 
@@ -37,6 +38,9 @@ COMMANDS: list[click.Command] = [
     consent_cmd,
     helper_cmd,
     fingerprints_group,
+    upload_cmd,
+    collector_cmd,
+    export_cmd,
 ]
 
 for _command in COMMANDS:
