@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import os
 import re
+import stat
 import types
 from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
@@ -173,8 +175,25 @@ class _LineList(list):
         self.item_lines: list[int] = []
 
 
+MAX_FILE_BYTES = 4 * 1024 * 1024  # the shipped file is ~10 KB; a big Citizen Lab import ~1 MB
+MAX_DEPTH = 32  # a targets file nests 5 levels; PyYAML's composer recurses once per level
+
+
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader (no arbitrary objects) that builds _LineDict/_LineList and rejects duplicate keys."""
+    """SafeLoader (no arbitrary objects) that builds _LineDict/_LineList and rejects duplicate keys
+    and nesting deeper than MAX_DEPTH (50,000 '[' would otherwise end in a RecursionError)."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -445,6 +464,8 @@ def _parse_yaml(path: Path, text: str) -> Any:
         raise TargetsError(path, line, None, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise TargetsError(path, None, None, f"invalid YAML: {exc}") from None
+    except RecursionError:  # the depth guard above should make this unreachable
+        raise TargetsError(path, None, None, "invalid YAML: nested too deeply") from None
 
 
 def loads(text: str, path: str | Path = "<string>") -> TargetSet:
@@ -464,10 +485,12 @@ def loads(text: str, path: str | Path = "<string>") -> TargetSet:
     return _build(path, root, model)
 
 
-def load(path: Path) -> TargetSet:
-    """Read and validate a targets file. Every problem raises TargetsError (file, line, field)."""
+def _read_capped(path: Path) -> bytes:
+    """The file's bytes: a regular file of at most MAX_FILE_BYTES (``/dev/zero`` would be read until
+    memory runs out, a FIFO would hang until a writer came). Raises TargetsError."""
     try:
-        data = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer before it can be refused
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise TargetsError(path, None, None, "no such file") from None
     except IsADirectoryError:
@@ -476,6 +499,31 @@ def load(path: Path) -> TargetSet:
         raise TargetsError(path, None, None, "cannot read the file: permission denied") from None
     except OSError as exc:
         raise TargetsError(path, None, None, f"cannot read the file: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise TargetsError(path, None, None, "is a directory, not a targets file")
+        if not stat.S_ISREG(st.st_mode):
+            raise TargetsError(path, None, None, "not a regular file (a device, FIFO or socket); "
+                                                 "give the path of a targets file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise TargetsError(path, None, None, f"the file is {st.st_size} bytes; a targets file is at most "
+                                                 f"{MAX_FILE_BYTES} bytes")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)  # the file may have grown since fstat
+    except OSError as exc:
+        raise TargetsError(path, None, None, f"cannot read the file: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise TargetsError(path, None, None, f"the file is larger than {MAX_FILE_BYTES} bytes")
+    return data
+
+
+def load(path: Path) -> TargetSet:
+    """Read and validate a targets file. Every problem raises TargetsError (file, line, field)."""
+    data = _read_capped(path)
     try:
         text = data.decode("utf-8-sig")  # tolerate the BOM some Windows editors write
     except UnicodeDecodeError as exc:
