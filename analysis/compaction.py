@@ -130,7 +130,7 @@ def compact(inputs: str | os.PathLike | Iterable[str | os.PathLike], out: str | 
     res = CompactResult(out=out, input_files=len(jsonl))
     manifest_path = out / aio.MANIFEST
     old: dict[str, Any] = {}
-    if manifest_path.exists() and not force:
+    if manifest_path.is_file() and not force:  # a FIFO there would block the read (and is refused below)
         try:
             old = json.loads(manifest_path.read_text())
         except ValueError:

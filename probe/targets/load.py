@@ -485,12 +485,16 @@ def loads(text: str, path: str | Path = "<string>") -> TargetSet:
     return _build(path, root, model)
 
 
+def _open_file(path: Path) -> int:
+    # O_NONBLOCK: opening a FIFO must not wait for a writer before it can be refused
+    return os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+
+
 def _read_capped(path: Path) -> bytes:
     """The file's bytes: a regular file of at most MAX_FILE_BYTES (``/dev/zero`` would be read until
     memory runs out, a FIFO would hang until a writer came). Raises TargetsError."""
     try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer before it can be refused
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = _open_file(path)
     except FileNotFoundError:
         raise TargetsError(path, None, None, "no such file") from None
     except IsADirectoryError:
