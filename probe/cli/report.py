@@ -145,7 +145,7 @@ def compact_cmd(inputs, output, force) -> None:
     try:
         res = compact(list(inputs), output, force=force)
     except OSError as exc:  # the output directory cannot be written; compact is idempotent: rerun later
-        where = f" {exc.filename}" if exc.filename else ""
+        where = f" {exc.filename}:" if exc.filename and str(exc.filename) != str(output) else ""
         fail(f"-o/--output {output}:{where} {exc.strerror or exc}; compaction not finished", ExitCode.CONFIG)
     if res.read_report.get("skipped"):
         click.echo("warning: " + summarize_report(res.read_report), err=True)

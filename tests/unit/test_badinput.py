@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import stat
 import threading
@@ -27,7 +28,7 @@ from probe.runner import RunConfig, run_async
 from probe.targets import Target, TargetsError, load_targets
 from probe.verdict import RunContext, canary_health, classify
 from tests import synth
-from tests.unit.daemon_harness import clean_env, run_cli, write_targets
+from tests.unit.daemon_harness import REPO, clean_env, cli_argv, run_cli, write_targets
 from tests.unit.servers import ZoneEntry
 
 ESC = "\x1b"
@@ -287,6 +288,30 @@ def test_quiet_run_with_nothing_reachable_prints_nothing(tmp_path, unreachable_t
     assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
     lines = [json.loads(x) for f in (tmp_path / "r").glob("*.jsonl") for x in f.read_text().splitlines()]
     assert len(lines) == 3 and {x["verdict"]["status"] for x in lines} <= {"outage", "inconclusive", "down"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"), reason="needs root and iproute2 (ip netns)")
+def test_quiet_run_in_a_namespace_without_any_route_prints_nothing(tmp_path):
+    """The cron case of the issue: no route at all (an empty network namespace: not even loopback is
+    up), names to resolve and the injection check on (raw capture as root). Nothing may be printed."""
+    import subprocess
+
+    ns = f"rp-badinput-{os.getpid()}"
+    targets = write_targets(tmp_path / "targets.yaml", {
+        "facebook": [{"name": "fb", "kind": "web", "urls": ["https://www.facebook.test/"]}]},
+        [{"name": "c", "scope": "international", "urls": ["https://canary.test/"]}])
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=30)
+    try:
+        cmd = ["ip", "netns", "exec", ns, *cli_argv("run", "--quiet", "--yes", "--targets", str(targets),
+                                                      "--results", str(tmp_path / "r"), "--resolver",
+                                                      f"127.0.0.1:{closed_port()}")]
+        p = subprocess.run(cmd, env=clean_env(tmp_path), cwd=REPO, capture_output=True, text=True, timeout=120,
+                           stdin=subprocess.DEVNULL)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], timeout=30)
+    assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+    lines = [json.loads(x) for f in (tmp_path / "r").glob("*.jsonl") for x in f.read_text().splitlines()]
+    assert len(lines) == 2 and all(x["steps"]["inject"] for x in lines)
 
 
 def test_nothing_imports_scapy_at_run_time():
