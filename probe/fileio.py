@@ -24,10 +24,10 @@ class NotRegularFile(OSError):
 
 def _kind(mode: int) -> str:
     for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"),
-                       (stat.S_ISBLK, "a block device")):
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISCHR, "a character device")):
         if test(mode):
             return name
-    return "not a regular file"
+    return "something else"
 
 
 def output_kind(path: str | os.PathLike) -> str | None:
@@ -115,3 +115,36 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = 
 
 def atomic_write_text(path: str | os.PathLike, text: str, mode: int | None = 0o600, **kw) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), mode, **kw)
+
+
+class TooLarge(OSError):
+    """An input file larger than the caller's cap."""
+
+
+def read_regular(path: str | os.PathLike, max_bytes: int) -> bytes:
+    """The bytes of an input file that must be a regular file of at most ``max_bytes``: ``/dev/zero``
+    would be read until memory runs out, a FIFO would hang until a writer came. Raises OSError:
+    NotRegularFile, TooLarge, or what opening/reading raised (FileNotFoundError, PermissionError...)."""
+    # O_NONBLOCK: opening a FIFO must not wait for a writer before it can be refused
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(errno.EINVAL, f"is {_kind(st.st_mode)}, not a regular file", str(path))
+        if st.st_size > max_bytes:
+            raise TooLarge(errno.EFBIG, f"the file is {st.st_size} bytes, more than {max_bytes}", str(path))
+        os.set_blocking(fd, True)
+        chunks, size = [], 0
+        while size <= max_bytes:  # the file may have grown since fstat
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > max_bytes:
+        raise TooLarge(errno.EFBIG, f"the file is more than {max_bytes} bytes", str(path))
+    return b"".join(chunks)

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
-import os
 import re
-import stat
 import types
 from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
@@ -27,6 +25,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from probe.fileio import NotRegularFile, TooLarge, read_regular
 from probe.targets.model import (
     CANARY_PLATFORM,
     KNOWN_PLATFORMS,
@@ -485,44 +484,23 @@ def loads(text: str, path: str | Path = "<string>") -> TargetSet:
     return _build(path, root, model)
 
 
-def _open_file(path: Path) -> int:
-    # O_NONBLOCK: opening a FIFO must not wait for a writer before it can be refused
-    return os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-
-
 def _read_capped(path: Path) -> bytes:
     """The file's bytes: a regular file of at most MAX_FILE_BYTES (``/dev/zero`` would be read until
     memory runs out, a FIFO would hang until a writer came). Raises TargetsError."""
     try:
-        fd = _open_file(path)
+        return read_regular(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise TargetsError(path, None, None, "no such file") from None
     except IsADirectoryError:
         raise TargetsError(path, None, None, "is a directory, not a targets file") from None
     except PermissionError:
         raise TargetsError(path, None, None, "cannot read the file: permission denied") from None
+    except NotRegularFile as exc:
+        raise TargetsError(path, None, None, f"{exc.strerror}; give the path of a targets file") from None
+    except TooLarge as exc:
+        raise TargetsError(path, None, None, f"{exc.strerror}, the most a targets file may have") from None
     except OSError as exc:
         raise TargetsError(path, None, None, f"cannot read the file: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise TargetsError(path, None, None, "is a directory, not a targets file")
-        if not stat.S_ISREG(st.st_mode):
-            raise TargetsError(path, None, None, "not a regular file (a device, FIFO or socket); "
-                                                 "give the path of a targets file")
-        if st.st_size > MAX_FILE_BYTES:
-            raise TargetsError(path, None, None, f"the file is {st.st_size} bytes; a targets file is at most "
-                                                 f"{MAX_FILE_BYTES} bytes")
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)  # the file may have grown since fstat
-    except OSError as exc:
-        raise TargetsError(path, None, None, f"cannot read the file: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_FILE_BYTES:
-        raise TargetsError(path, None, None, f"the file is larger than {MAX_FILE_BYTES} bytes")
-    return data
 
 
 def load(path: Path) -> TargetSet:

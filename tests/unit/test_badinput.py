@@ -160,7 +160,16 @@ def test_oversized_targets_file_is_refused(tmp_path):
     with open(big, "wb") as fh:
         fh.truncate(MAX_FILE_BYTES + 1)  # sparse: costs no disk
     res = invoke(["targets", "check", str(big)])
-    assert res.exit_code == 2 and "at most" in one_line(res)
+    assert res.exit_code == 2 and f"more than {MAX_FILE_BYTES}, the most a targets file may have" in one_line(res)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_citizenlab_csv_must_be_a_regular_file(tmp_path, kind):
+    csv = make_fifo(tmp_path / "ir.csv") if kind == "fifo" else Path("/dev/zero")
+    res = CliRunner().invoke(main, ["targets", "import-citizenlab", str(csv)])
+    assert res.exit_code == 2 and one_line(res).endswith("not a regular file")
 
 
 @pytest.mark.timeout(60)

@@ -361,7 +361,7 @@ def test_permission_denied(tmp_path, monkeypatch):
     def denied(p):  # chmod 0 would not stop root, who runs these tests in containers
         raise PermissionError(13, "Permission denied", str(p))
 
-    monkeypatch.setattr("probe.targets.load._open_file", denied)
+    monkeypatch.setattr("probe.targets.load.read_regular", lambda p, n: denied(p))
     with pytest.raises(TargetsError, match=r"targets\.yaml: cannot read the file: permission denied$"):
         load_targets(path)
 
