@@ -27,6 +27,37 @@ class ExitCode(enum.IntEnum):
     LOCKED = 3  # another reachprobe holds the results directory's lock
 
 
+class OneLineUsageError(click.ClickException):
+    """A usage error shown as one line (cron mails and logs stay readable), exit 2 as click's."""
+
+    exit_code = ExitCode.CONFIG
+
+    def __init__(self, exc: click.UsageError):
+        super().__init__(exc.format_message())
+        ctx = exc.ctx
+        self.where = ctx.command_path if ctx is not None else "reachprobe"
+
+    def show(self, file=None) -> None:
+        click.echo(f"{self.where}: {self.format_message()} (see {self.where} --help)", err=True, file=file)
+
+
+class OneLineErrorsGroup(click.Group):
+    """The reachprobe group: a bad option or argument of any command is one line, not click's
+    usage block."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from None
+
+
 def fail(msg: str, code: ExitCode) -> None:
     """One line on stderr, then exit."""
     click.echo(f"reachprobe: {msg}", err=True)

@@ -122,6 +122,15 @@ def test_asn_from_the_environment_is_checked_too(tmp_path, unreachable_targets, 
     assert res.exit_code == 2 and "--asn" in one_line(res)
 
 
+@pytest.mark.parametrize("args", [["run", "--concurrency", "0"], ["run", "--bogus"], ["report"], ["nosuchcommand"],
+                                  ["targets", "check"], ["run", "--ca-bundle", "/nonexistent/ca.pem"]])
+def test_usage_errors_are_one_line_exit_2(args):
+    res = invoke(args, prog_name="reachprobe")
+    assert res.exit_code == 2
+    line = one_line(res)
+    assert line.startswith("reachprobe") and "--help)" in line and "Usage:" not in res.output
+
+
 # ------------------------------------------------------------------------------- targets files
 def test_deeply_nested_yaml_is_one_line_not_a_recursion_error(tmp_path):
     f = tmp_path / "deep.yaml"
