@@ -90,6 +90,16 @@ def check_cc(value: str | None) -> str | None:
     return value.upper()
 
 
+def check_label(value: str | None) -> str | None:
+    """``--vantage`` / ``--network``: free text, but no control characters (they would reach
+    terminals through `show` and reports, and other tools through the results)."""
+    if value is None:
+        return None
+    from probe.targets.model import check_no_control
+
+    return check_no_control(value, "label")
+
+
 def check_ca_bundle(path: str | None) -> str | None:
     """``--ca-bundle``: a regular file of PEM certificates that OpenSSL loads (checked before any
     measurement, so a wrong file is one line and exit 2, not a traceback)."""
@@ -211,6 +221,11 @@ def build_config(o: dict):
         ca_bundle = check_ca_bundle(o["ca_bundle"])
     except ValueError as exc:
         fail(f"--ca-bundle {exc}", ExitCode.CONFIG)
+    for opt in ("vantage", "network"):
+        try:
+            check_label(o[opt])
+        except ValueError as exc:
+            fail(f"--{opt}: {exc}", ExitCode.CONFIG)
     vantage = Vantage(id=o["vantage"] or vantage_id(), asn=asn, cc=cc, network=o["network"])
     fingerprints = None
     if o["fingerprints_dir"]:

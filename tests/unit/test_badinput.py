@@ -116,6 +116,13 @@ def test_cc_not_two_letters_exits_2(tmp_path, unreachable_targets):
     assert res.exit_code == 2 and one_line(res).startswith("reachprobe: --cc: ")
 
 
+@pytest.mark.parametrize("opt", ["--vantage", "--network"])
+def test_labels_with_control_characters_exit_2(tmp_path, unreachable_targets, opt):
+    res = invoke(["run", "--quiet", "--targets", str(unreachable_targets), "--results", str(tmp_path / "r"),
+                  opt, f"MCI{ESC}]0;x"])
+    assert res.exit_code == 2 and one_line(res).startswith(f"reachprobe: {opt}: label ") and ESC not in res.output
+
+
 def test_asn_from_the_environment_is_checked_too(tmp_path, unreachable_targets, monkeypatch):
     monkeypatch.setenv("REACHPROBE_ASN", "-5")
     res = invoke(["run", "--quiet", "--targets", str(unreachable_targets), "--results", str(tmp_path / "r")])
