@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ import pyarrow.parquet as pq
 
 from analysis import frame as fr
 from analysis import io as aio
+from probe.fileio import atomic_write_bytes  # the one atomic-write helper (never replaces a FIFO or device)
 
 FORMAT = "reachprobe-compact/1"
 _DAY = re.compile(r"^(\d{4}-\d{2})-\d{2}$")
@@ -45,24 +45,6 @@ def vantage_dirname(vantage: Any) -> str:
     if vantage is None or (isinstance(vantage, float) and vantage != vantage):
         return "v__none"
     return "v_" + _SAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode("utf-8")), str(vantage))
-
-
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> None:
@@ -148,7 +130,7 @@ def compact(inputs: str | os.PathLike | Iterable[str | os.PathLike], out: str | 
     res = CompactResult(out=out, input_files=len(jsonl))
     manifest_path = out / aio.MANIFEST
     old: dict[str, Any] = {}
-    if manifest_path.exists() and not force:
+    if manifest_path.is_file() and not force:  # a FIFO there would block the read (and is refused below)
         try:
             old = json.loads(manifest_path.read_text())
         except ValueError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from probe import netfacts
+from probe.fileio import read_regular
 from probe.endpoint import bracket_host
 from probe.targets.model import KNOWN_PLATFORMS
 from probe.targets.model import check_dns_name, check_url
@@ -228,12 +230,19 @@ def _unique_name(url: str, taken: set[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+MAX_CSV_BYTES = 64 * 1024 * 1024  # the global test list is ~2 MB
+
+
 def _rows(path: Path) -> Iterable[tuple[int, dict[str | None, Any]]]:
     """(first CSV line of the record, row) for each data row. Raises CitizenLabError on bad files."""
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+    try:  # a regular file, capped: /dev/zero or a FIFO is refused, not read forever
+        data = read_regular(path, MAX_CSV_BYTES)
     except OSError as exc:
         raise CitizenLabError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        handle = io.StringIO(data.decode("utf-8-sig"), newline="")
+    except UnicodeDecodeError:
+        raise CitizenLabError(f"{path}: not UTF-8 text") from None
     with handle:
         reader = csv.DictReader(handle)
         try:

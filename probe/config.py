@@ -6,6 +6,8 @@ import os
 import uuid
 from pathlib import Path
 
+from probe.fileio import atomic_write_bytes
+
 
 def config_dir() -> Path:
     """$REACHPROBE_CONFIG_DIR, else $XDG_CONFIG_HOME/reachprobe, else ~/.config/reachprobe."""
@@ -28,9 +30,7 @@ def vantage_id() -> str:
     vid = "v-" + uuid.uuid4().hex[:12]
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(vid + "\n")
-        os.replace(tmp, path)
+        atomic_write_bytes(path, (vid + "\n").encode(), 0o600)
     except OSError:
         pass  # read-only home: the id is then per run, which only weakens grouping, never safety
     return vid

@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from probe.config import config_dir
+from probe.fileio import atomic_write_bytes
 
 CONSENT_VERSION = 1
 ENV_VAR = "REACHPROBE_CONSENT"
@@ -79,12 +80,7 @@ def record_consent(via: str) -> Path | None:
             "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh)
-            fh.write("\n")
-        os.replace(tmp, path)
+        atomic_write_bytes(path, (json.dumps(data) + "\n").encode(), 0o600)
     except OSError:
         return None
     _make_vantage_key()

@@ -14,6 +14,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
+import tempfile
 import threading
 import uuid
 from collections import deque
@@ -48,7 +50,52 @@ def day_file(results_dir: Path, ts: datetime) -> Path:
 
 
 class ResultsWriteError(Exception):
-    """The results directory or file cannot be written (full disk, permissions...)."""
+    """The results directory or file cannot be written (full disk, permissions...).
+
+    Raised by ``ResultsSpool.flush``, it also says how far the flush got: ``written`` lines were
+    written before the failure and ``unwritten`` were not (they stay in the spool)."""
+
+    def __init__(self, message: str, *, written: int = 0, unwritten: int | None = None):
+        super().__init__(message)
+        self.written = written
+        self.unwritten = unwritten
+
+
+def prepare_results_dir(results_dir: str | Path) -> Path:
+    """Create the results directory 0700 (or take group/other access away from an existing one we
+    own: the repository ships ``results/`` 0755, git cannot store 0700), then prove a file can be
+    created in it, so a read-only or full directory is found before anything is measured.
+    Raises ResultsWriteError."""
+    d = Path(results_dir)
+    try:
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ResultsWriteError(f"cannot create results directory {d}: {exc.strerror}") from exc
+    _tighten(d)
+    try:
+        fd, probe_path = tempfile.mkstemp(prefix=".reachprobe-write-check.", dir=d)
+    except OSError as exc:
+        raise ResultsWriteError(f"results directory {d} is not writable: {exc.strerror}") from exc
+    try:
+        os.write(fd, b"\n")  # a full disk refuses even one byte on most filesystems
+    except OSError as exc:
+        raise ResultsWriteError(f"results directory {d} is not writable: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+        try:
+            os.unlink(probe_path)
+        except OSError:
+            pass
+    return d
+
+
+def _tighten(d: Path) -> None:
+    try:
+        st = d.stat()
+        if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+            os.chmod(d, stat.S_IMODE(st.st_mode) & 0o700)
+    except OSError:
+        pass  # not ours, or a read-only filesystem: the write check says what matters
 
 
 class ResultsWriter:
@@ -58,12 +105,16 @@ class ResultsWriter:
         self.dir = Path(results_dir)
         self.fsync = fsync
         self.written = 0
+        self._tightened = False
 
     def _prepare(self) -> None:
         try:
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise ResultsWriteError(f"cannot create results directory {self.dir}: {exc.strerror}") from exc
+        if not self._tightened:  # results say which sites a volunteer tested: the owner's only
+            _tighten(self.dir)
+            self._tightened = True
 
     def append(self, record: dict[str, Any]) -> Path:
         """Append one measurement; returns the file written. Raises ResultsWriteError."""
@@ -144,7 +195,11 @@ class ResultsSpool:
         n = 0
         with self._lock:
             while self.buffer:
-                self.last_path = self.writer.append(self.buffer[0])
+                try:
+                    self.last_path = self.writer.append(self.buffer[0])
+                except ResultsWriteError as exc:
+                    exc.written, exc.unwritten = n, len(self.buffer)
+                    raise
                 self.buffer.popleft()
                 n += 1
         return n

@@ -160,7 +160,6 @@ class Runner:
         specs = [mdns.ResolverSpec.system(cfg.resolv_conf)] if cfg.system_resolver else []
         specs += [mdns.ResolverSpec.parse(r) for r in cfg.resolvers]
         self.resolvers = specs
-        self.backend = mhttp.PinnedBackend()
 
     # -- measuring ---------------------------------------------------------------------------
     async def measure_all(self, targets: list[Target]) -> list[TargetResult]:
@@ -177,19 +176,22 @@ class Runner:
     async def _measure_all(self, targets: list[Target]) -> list[TargetResult]:
         sem = asyncio.Semaphore(max(1, self.cfg.concurrency))
         verify = mtls.verifying_context(self.cfg.ca_bundle)
-        async with mhttp.make_client(verify, timeout=self.cfg.timeout, backend=self.backend,
-                                     max_connections=max(10, self.cfg.concurrency * 4)) as client:
 
-            async def one(t: Target) -> TargetResult:
-                async with sem:
-                    res = await self.measure_target(t, client)
-                if self.on_target_done:
-                    self.on_target_done(res)
-                return res
+        async def one(t: Target) -> TargetResult:
+            async with sem:
+                # A client and pins per target: targets measured at once must never fetch from the
+                # address another target's DNS step produced (same host, or a cross-host redirect).
+                backend = mhttp.PinnedBackend()
+                async with mhttp.make_client(verify, timeout=self.cfg.timeout, backend=backend,
+                                             max_connections=10) as client:
+                    res = await self.measure_target(t, client, backend.pins)
+            if self.on_target_done:
+                self.on_target_done(res)
+            return res
 
-            return list(await asyncio.gather(*(one(t) for t in targets)))
+        return list(await asyncio.gather(*(one(t) for t in targets)))
 
-    async def measure_target(self, target: Target, client) -> TargetResult:
+    async def measure_target(self, target: Target, client, pins: dict[str, str]) -> TargetResult:
         res = TargetResult(target=target, steps=Steps(), measured_at=utc_now())
         t_origin = time.monotonic()
         dns_done = asyncio.Event()
@@ -202,7 +204,7 @@ class Runner:
         try:
             try:
                 async with asyncio.timeout(self.cfg.target_deadline):
-                    await self._measure_into(target, res.steps, client, t_origin, dns_done)
+                    await self._measure_into(target, res.steps, client, t_origin, pins, dns_done)
             except TimeoutError:
                 # Steps finished so far are kept; the verdict sees the deadline through this flag.
                 res.deadline_exceeded = True
@@ -237,14 +239,14 @@ class Runner:
         return out
 
     async def _measure_into(self, target: Target, steps: Steps, client, t_origin: float,
-                            dns_done: asyncio.Event | None = None) -> None:
+                            pins: dict[str, str], dns_done: asyncio.Event | None = None) -> None:
         cfg = self.cfg
         # The injection check listens for its whole window: it runs beside the other steps, once the
         # DNS step has asked its questions (the resolver sees the stub's query first, as a browser's).
         dns_done = dns_done if dns_done is not None else asyncio.Event()
         inject_task = asyncio.ensure_future(self._inject(target, t_origin, dns_done)) if cfg.inject_check else None
         try:
-            await self._connect_steps(target, steps, client, t_origin, dns_done)
+            await self._connect_steps(target, steps, client, t_origin, pins, dns_done)
             if inject_task is not None:
                 steps.inject.extend(await inject_task)
         finally:
@@ -252,7 +254,7 @@ class Runner:
                 inject_task.cancel()  # the target's deadline struck first
 
     async def _connect_steps(self, target: Target, steps: Steps, client, t_origin: float,
-                             dns_done: asyncio.Event | None = None) -> None:
+                             pins: dict[str, str], dns_done: asyncio.Event | None = None) -> None:
         cfg = self.cfg
 
         async def retried(make):
@@ -313,7 +315,7 @@ class Runner:
         for url in target.urls:
             host, _, _ = _default_port(url)
             if not _is_ip(host) and addresses.get(host):
-                self.backend.pins[host.lower()] = addresses[host][0]
+                pins[host.lower()] = addresses[host][0]
             if _is_ip(host) or addresses.get(host):
                 http_jobs.append(retried(lambda a, u=url: mhttp.fetch(
                     client, u, timeout=cfg.timeout, attempt=a, t_origin=t_origin,
@@ -397,7 +399,8 @@ class Runner:
         ctx = run_context([(r.target, r.steps) for r in results], fingerprints=self.cfg.fingerprints,
                           bogon_exempt=tuple(self.cfg.bogon_exempt), known_existing_names=known)
         for r in results:
-            r.verdict = classify(r.target, r.steps, ctx, control=from_result(r.control))
+            r.verdict = classify(r.target, r.steps, ctx, control=from_result(r.control),
+                                 deadline_exceeded=r.deadline_exceeded)
         return ctx
 
     def records(self, results: list[TargetResult], run_id: str, ctx: RunContext) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 
 from probe import __version__
+from probe.cli.common import OneLineErrorsGroup
 from probe.cli.consent import consent_cmd
 from probe.cli.daemon import daemon_cmd, status_cmd
 from probe.cli.report import compact_cmd, report_cmd
@@ -21,7 +22,7 @@ from probe.control.command import helper_cmd
 from probe.fingerprints.update import fingerprints_group
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrorsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reachprobe")
 def main() -> None:
     """reachprobe: measure whether platforms are reachable, and how they are blocked."""

@@ -27,10 +27,110 @@ class ExitCode(enum.IntEnum):
     LOCKED = 3  # another reachprobe holds the results directory's lock
 
 
+class OneLineUsageError(click.ClickException):
+    """A usage error shown as one line (cron mails and logs stay readable), exit 2 as click's."""
+
+    exit_code = ExitCode.CONFIG
+
+    def __init__(self, exc: click.UsageError):
+        super().__init__(exc.format_message())
+        ctx = exc.ctx
+        self.where = ctx.command_path if ctx is not None else "reachprobe"
+
+    def show(self, file=None) -> None:
+        click.echo(f"{self.where}: {self.format_message()} (see {self.where} --help)", err=True, file=file)
+
+
+class OneLineErrorsGroup(click.Group):
+    """The reachprobe group: a bad option or argument of any command is one line, not click's
+    usage block."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from None
+
+
 def fail(msg: str, code: ExitCode) -> None:
     """One line on stderr, then exit."""
     click.echo(f"reachprobe: {msg}", err=True)
     sys.exit(code)
+
+
+# ------------------------------------------------------------------ option validators (one line each)
+ASN_MAX = 4294967295  # 32-bit AS numbers; 0 and 4294967295 are reserved but still spelled in the wild
+CA_BUNDLE_MAX = 16 * 1024 * 1024  # the Mozilla bundle is ~200 KB
+
+
+def check_asn(value) -> int | None:
+    """``--asn``: 1-4294967295 (an optional ``AS`` prefix is accepted); None when not given."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if text[:2].upper() == "AS":
+        text = text[2:]
+    if not text.isdigit() or not text.isascii() or not 1 <= int(text) <= ASN_MAX:
+        raise ValueError(f"{value!r} is not an AS number (1-{ASN_MAX})")
+    return int(text)
+
+
+def check_cc(value: str | None) -> str | None:
+    """``--cc``: two ASCII letters (ISO 3166-1 alpha-2), upper-cased; None when not given."""
+    if value is None or value == "":
+        return None
+    if len(value) != 2 or not value.isascii() or not value.isalpha():
+        raise ValueError(f"{value!r} is not a two-letter country code (e.g. IR)")
+    return value.upper()
+
+
+def check_label(value: str | None) -> str | None:
+    """``--vantage`` / ``--network``: free text, but no control characters (they would reach
+    terminals through `show` and reports, and other tools through the results)."""
+    if value is None:
+        return None
+    from probe.targets.model import check_no_control
+
+    return check_no_control(value, "label")
+
+
+def check_ca_bundle(path: str | None) -> str | None:
+    """``--ca-bundle``: a regular file of PEM certificates that OpenSSL loads (checked before any
+    measurement, so a wrong file is one line and exit 2, not a traceback)."""
+    if path is None:
+        return None
+    import ssl
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{path}: not a regular file")
+    if st.st_size > CA_BUNDLE_MAX:
+        raise ValueError(f"{path}: {st.st_size} bytes, larger than a CA bundle can be ({CA_BUNDLE_MAX})")
+    try:
+        ssl.create_default_context(cafile=path)
+    except ssl.SSLError as exc:
+        raise ValueError(f"{path}: not a PEM CA bundle ({exc.reason or exc})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from None
+    return path
+
+
+def check_results_dir(path: Path) -> None:
+    """The results directory exists (created 0700, tightened to 0700 if it is the shipped 0755 one)
+    and takes a file, *before* anything is measured. Raises ResultsWriteError."""
+    from probe.results import prepare_results_dir
+
+    prepare_results_dir(path)
 
 
 def common_run_options(f):
@@ -44,9 +144,9 @@ def common_run_options(f):
                      help="Results directory (one JSONL file per UTC day). [env REACHPROBE_RESULTS]"),
         click.option("--vantage", default=lambda: os.environ.get("REACHPROBE_VANTAGE"),
                      help="Vantage label (default: a random id kept in the config dir; never your IP)."),
-        click.option("--asn", type=int, default=lambda: os.environ.get("REACHPROBE_ASN"),
-                     help="Your network's AS number, if you know it (never looked up online)."),
-        click.option("--cc", default=lambda: os.environ.get("REACHPROBE_CC"), help="Country code, e.g. IR."),
+        click.option("--asn", default=lambda: os.environ.get("REACHPROBE_ASN"), metavar="N",
+                     help="Your network's AS number, 1-4294967295, if you know it (never looked up online)."),
+        click.option("--cc", default=lambda: os.environ.get("REACHPROBE_CC"), help="Two-letter country code, e.g. IR."),
         click.option("--network", default=lambda: os.environ.get("REACHPROBE_NETWORK"),
                      help="Free-text network name, e.g. 'MCI mobile'."),
         click.option("--resolver", "resolvers", multiple=True, metavar="IP[:PORT]|https://…|tls://…",
@@ -125,9 +225,24 @@ def build_config(o: dict):
         except ValueError as exc:
             fail(f"--resolver {r!r}: {exc}; give IP[:PORT], https://HOST/dns-query or tls://HOST[:PORT]",
                  ExitCode.CONFIG)
-    cc = o["cc"].upper() if o["cc"] else None
-    vantage = Vantage(id=o["vantage"] or vantage_id(), asn=int(o["asn"]) if o["asn"] else None, cc=cc,
-                      network=o["network"])
+    try:
+        asn = check_asn(o["asn"])
+    except ValueError as exc:
+        fail(f"--asn: {exc}", ExitCode.CONFIG)
+    try:
+        cc = check_cc(o["cc"])
+    except ValueError as exc:
+        fail(f"--cc: {exc}", ExitCode.CONFIG)
+    try:
+        ca_bundle = check_ca_bundle(o["ca_bundle"])
+    except ValueError as exc:
+        fail(f"--ca-bundle {exc}", ExitCode.CONFIG)
+    for opt in ("vantage", "network"):
+        try:
+            check_label(o[opt])
+        except ValueError as exc:
+            fail(f"--{opt}: {exc}", ExitCode.CONFIG)
+    vantage = Vantage(id=o["vantage"] or vantage_id(), asn=asn, cc=cc, network=o["network"])
     fingerprints = None
     if o["fingerprints_dir"]:
         from probe.fingerprints import load_extra_dir
@@ -156,7 +271,7 @@ def build_config(o: dict):
     extra = {"fingerprints": fingerprints} if fingerprints is not None else {}
     cfg = RunConfig(
         vantage=vantage, results_dir=Path(o["results_dir"]), resolvers=tuple(o["resolvers"]),
-        ca_bundle=o["ca_bundle"], concurrency=o["concurrency"], timeout=o["timeout"],
+        ca_bundle=ca_bundle, concurrency=o["concurrency"], timeout=o["timeout"],
         target_deadline=o["target_deadline"], retries=o["retries"], control_sni=o["control_sni"],
         ipv6=o["ipv6"], inject_check=o["inject_check"], inject_window=o["inject_window"],
         packet_capture=o["packet_capture"],

@@ -1,7 +1,9 @@
 """`reachprobe report` and `reachprobe compact`: the analyst's commands (thin wrappers over `analysis`).
 
 Exit codes (probe.cli.common.ExitCode): 0 success, 1 no data (nothing to report / nothing to
-compact), 2 bad arguments (click's usage errors).
+compact), 2 bad arguments (click's usage errors) or an output path that cannot be written (a FIFO,
+a socket or a directory is refused, never replaced; a character device such as /dev/null is written
+through).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from probe.cli.common import ExitCode
+from probe.cli.common import ExitCode, fail
 
 
 def _iso(ctx: click.Context, param: click.Parameter, value: str | None):
@@ -114,6 +116,8 @@ def report_cmd(inputs, output, fmt, since, until, platforms, ooni, max_gap, engi
         except NoData as exc:
             click.echo(f"reachprobe report: {exc}; no report written", err=True)
             sys.exit(ExitCode.FAILED)
+        except OSError as exc:  # the output path the user gave cannot be written (or is a FIFO...)
+            fail(f"-o/--output {output}: {exc.strerror or exc}; no report written", ExitCode.CONFIG)
     finally:
         if client is not None:
             client.close()
@@ -143,7 +147,11 @@ def compact_cmd(inputs, output, force) -> None:
     if not discover(list(inputs)).jsonl:
         click.echo("reachprobe compact: no results files (*.jsonl) found", err=True)
         sys.exit(ExitCode.FAILED)
-    res = compact(list(inputs), output, force=force)
+    try:
+        res = compact(list(inputs), output, force=force)
+    except OSError as exc:  # the output directory cannot be written; compact is idempotent: rerun later
+        where = f" {exc.filename}:" if exc.filename and str(exc.filename) != str(output) else ""
+        fail(f"-o/--output {output}:{where} {exc.strerror or exc}; compaction not finished", ExitCode.CONFIG)
     for msg in report_messages(res.read_report):
         click.echo(f"reachprobe: warning: {msg}", err=True)
     click.echo(f"compacted {res.input_files} file(s) into {output}: {len(res.months_written)} month(s) written "

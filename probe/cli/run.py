@@ -44,6 +44,10 @@ def run_cmd(quiet: bool, consent_yes: bool, **o) -> None:
 
     cfg, targets = common.build_config(o)
     require_consent(consent_yes)
+    try:  # an unwritable results directory is found now, not after every target was measured
+        common.check_results_dir(cfg.results_dir)
+    except ResultsWriteError as exc:
+        fail(f"{exc}; nothing measured", ExitCode.FAILED)
     lock = acquire_lock_or_exit(cfg.results_dir)  # exits 3 when a run or the daemon holds it
     console = Console(stderr=True)
     show_progress = not quiet and console.is_terminal
@@ -60,7 +64,9 @@ def run_cmd(quiet: bool, consent_yes: bool, **o) -> None:
     try:
         summary = run_once(cfg, targets, on_done)
     except ResultsWriteError as exc:
-        fail(f"results not written: {exc}", ExitCode.FAILED)
+        total = exc.written + (exc.unwritten or 0)
+        fail(f"{exc.written} of {total} results lines written to {cfg.results_dir}, then: {exc}",
+             ExitCode.FAILED)
     finally:
         if progress is not None:
             progress.stop()

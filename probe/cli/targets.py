@@ -7,8 +7,6 @@ Exit codes (probe.cli.common.ExitCode): 0 success, 1 failure (an I/O error or a 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from rich.text import Text
 
 from probe.citizenlab import CitizenLabError, dump_targets_yaml, load_platform_map, parse_map_entry, read_citizenlab
 from probe.cli.common import ExitCode
+from probe.fileio import NotRegularFile, atomic_write_text
 from probe.targets import TargetsError, TargetSet, load_targets, loads
 
 _MAX_SKIPPED_SHOWN = 20
@@ -81,42 +80,6 @@ def list_cmd(ctx: click.Context, targets_file: Path, fmt: str) -> None:
         table.add_row(Text(t.platform), Text(t.name), Text(t.kind), Text("\n".join(tests)),
                       Text("\n".join(t.dns_names)), Text(t.scope or ""))
     Console().print(table)
-
-
-def _write_atomic(path: Path, text: str, *, overwrite: bool) -> None:
-    """Write via a temp file in the same directory and rename, so readers never see half a file.
-    Without ``overwrite`` an existing file is never replaced, even one created meanwhile."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a targets file is ordinary config
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # atomic, and fails if the file exists
-            except FileExistsError:
-                raise
-            except OSError:  # a filesystem without hard links
-                if path.exists():
-                    raise FileExistsError(path) from None
-                os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    try:  # make the new directory entry durable too; not possible everywhere, and not essential
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
 
 
 def _platform_map(map_file: Path | None, entries: Iterable[str]) -> dict[str, str]:
@@ -195,9 +158,13 @@ def import_citizenlab_cmd(ctx: click.Context, csv_path: Path, map_file: Path | N
         click.echo(text, nl=False)
         return
     try:
-        _write_atomic(output, text, overwrite=force)
+        # mode None: a targets file is ordinary config (umask default, not 0600)
+        atomic_write_text(output, text, None, overwrite=force, fsync_dir=True)
     except FileExistsError:
         click.echo(f"{output}: already exists; use --force to overwrite it", err=True)
+        ctx.exit(ExitCode.CONFIG)
+    except NotRegularFile as exc:
+        click.echo(f"{output}: {exc.strerror}", err=True)
         ctx.exit(ExitCode.CONFIG)
     except OSError as exc:
         click.echo(f"{output}: cannot write: {exc.strerror or exc}", err=True)

@@ -3,13 +3,13 @@ and its reader, with the health judgement `reachprobe status --check` makes from
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from probe.fileio import atomic_write_bytes
 from probe.results import parse_rfc3339
 
 STATE_NAME = ".reachprobe-state.json"
@@ -17,24 +17,10 @@ STATE_SCHEMA = "reachprobe-daemon-state/1"
 
 
 def write_state(results_dir: Path, state: dict[str, Any]) -> None:
-    """Atomically replace the daemon state file (tmp + rename). Raises OSError."""
-    path = Path(results_dir) / STATE_NAME
-    tmp = path.with_name(f"{STATE_NAME}.{os.getpid()}.tmp")
+    """Atomically replace the daemon state file (tmp + rename; a FIFO or device there is never
+    replaced). Raises OSError."""
     data = (json.dumps(state, indent=1, sort_keys=True) + "\n").encode()
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            if os.write(fd, data) != len(data):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
+    atomic_write_bytes(Path(results_dir) / STATE_NAME, data, 0o600)
 
 
 def read_state(results_dir: Path) -> dict[str, Any] | None:

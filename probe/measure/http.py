@@ -34,6 +34,8 @@ LocationInspector = Callable[[str], list[dict[str, str]]]
 
 class PinnedBackend(httpcore.AsyncNetworkBackend):
     """Connects to the address the DNS step recorded for a host instead of resolving it again.
+    One per measured target (the runner makes a client and a backend per target), so targets measured
+    at once never connect to an address another target's DNS step produced.
 
     The HTTP evidence must belong to the same address the DNS evidence names (a hijacked answer
     leads the GET to the blockpage server, as it would a browser); hosts not pinned, e.g. the target

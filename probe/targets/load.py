@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from probe.fileio import NotRegularFile, TooLarge, read_regular
 from probe.targets.model import (
     CANARY_PLATFORM,
     KNOWN_PLATFORMS,
@@ -173,8 +174,25 @@ class _LineList(list):
         self.item_lines: list[int] = []
 
 
+MAX_FILE_BYTES = 4 * 1024 * 1024  # the shipped file is ~10 KB; a big Citizen Lab import ~1 MB
+MAX_DEPTH = 32  # a targets file nests 5 levels; PyYAML's composer recurses once per level
+
+
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader (no arbitrary objects) that builds _LineDict/_LineList and rejects duplicate keys."""
+    """SafeLoader (no arbitrary objects) that builds _LineDict/_LineList and rejects duplicate keys
+    and nesting deeper than MAX_DEPTH (50,000 '[' would otherwise end in a RecursionError)."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -445,6 +463,8 @@ def _parse_yaml(path: Path, text: str) -> Any:
         raise TargetsError(path, line, None, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise TargetsError(path, None, None, f"invalid YAML: {exc}") from None
+    except RecursionError:  # the depth guard above should make this unreachable
+        raise TargetsError(path, None, None, "invalid YAML: nested too deeply") from None
 
 
 def loads(text: str, path: str | Path = "<string>") -> TargetSet:
@@ -464,18 +484,28 @@ def loads(text: str, path: str | Path = "<string>") -> TargetSet:
     return _build(path, root, model)
 
 
-def load(path: Path) -> TargetSet:
-    """Read and validate a targets file. Every problem raises TargetsError (file, line, field)."""
+def _read_capped(path: Path) -> bytes:
+    """The file's bytes: a regular file of at most MAX_FILE_BYTES (``/dev/zero`` would be read until
+    memory runs out, a FIFO would hang until a writer came). Raises TargetsError."""
     try:
-        data = path.read_bytes()
+        return read_regular(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise TargetsError(path, None, None, "no such file") from None
     except IsADirectoryError:
         raise TargetsError(path, None, None, "is a directory, not a targets file") from None
     except PermissionError:
         raise TargetsError(path, None, None, "cannot read the file: permission denied") from None
+    except NotRegularFile as exc:
+        raise TargetsError(path, None, None, f"{exc.strerror}; give the path of a targets file") from None
+    except TooLarge as exc:
+        raise TargetsError(path, None, None, f"{exc.strerror}, the most a targets file may have") from None
     except OSError as exc:
         raise TargetsError(path, None, None, f"cannot read the file: {exc.strerror or exc}") from None
+
+
+def load(path: Path) -> TargetSet:
+    """Read and validate a targets file. Every problem raises TargetsError (file, line, field)."""
+    data = _read_capped(path)
     try:
         text = data.decode("utf-8-sig")  # tolerate the BOM some Windows editors write
     except UnicodeDecodeError as exc:

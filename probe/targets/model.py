@@ -143,11 +143,14 @@ class TargetsError(Exception):
         self.line = line
         self.field = field
         self.message = message
+        # What reaches the terminal never carries raw control characters (an ESC in a YAML key or a
+        # file name would be an escape sequence): they are shown escaped.
+        shown_path, shown_field = printable(self.path), printable(field) if field else field
         # Further problems found in the same file (the loader reports the earliest one first);
         # `reachprobe targets check` prints them all.
         self.more: tuple[TargetsError, ...] = tuple(more)
-        where = self.path + (f":{line}" if line else "")
-        what = f" {field}:" if field else ""
+        where = shown_path + (f":{line}" if line else "")
+        what = f" {shown_field}:" if shown_field else ""
         tail = f" (+{len(self.more)} more problem{'s' if len(self.more) > 1 else ''})" if self.more else ""
         super().__init__(f"{where}:{what} {message}{tail}")
 
@@ -160,6 +163,23 @@ class TargetsError(Exception):
 # ---------------------------------------------------------------------------------------------
 # Value checks (plain functions raising ValueError; the loader and the Citizen Lab importer use them)
 # ---------------------------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL, C1: ESC and NUL among them
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``), safe to print on a terminal."""
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+
+
+def check_no_control(text: str, what: str) -> str:
+    """Refuse control characters (ESC, NUL, ...) in a name or URL: they would reach terminals
+    (``targets list``) and other tools' parsers through the results."""
+    m = _CONTROL.search(text)
+    if m:
+        raise ValueError(f"{what} {text!r} contains a control character (U+{ord(m.group(0)):04X})")
+    return text
+
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")  # "_" occurs in real names (_dmarc, CDNs)
 
@@ -220,6 +240,7 @@ def check_host(host: str) -> str:
 
 def check_url(url: str) -> str:
     """An absolute http(s) URL with a valid host and port. Returns the URL unchanged."""
+    check_no_control(url, "URL")
     if not url or any(c.isspace() for c in url):
         raise ValueError(f"URL {url!r} is empty or contains whitespace")
     try:

@@ -38,6 +38,10 @@ DECISION_ORDER: tuple[tuple[str, str], ...] = (
      "a `strong` or `good` finding → `blocked`, **even if the target was reached another way** (Iran's "
      "hijacking resolver answers 10.10.34.34 while the second resolver's answer reaches the real site: "
      "users of that resolver are blocked). Earlier layers win (dns < tcp < tls < http)"),
+    ("deadline",
+     "cut off by its deadline (`--target-deadline`) before its steps were complete, and not reached → "
+     "`inconclusive.deadline`: the steps it never finished could have shown anything. A strong finding "
+     "(above) still decides; a reached target is judged as usual (below)"),
     ("nxdomain_rewritten",
      "the control says the name does not exist while a local resolver answered → `down.nxdomain_rewritten`"),
     ("reached",
@@ -65,9 +69,9 @@ DECISION_ORDER: tuple[tuple[str, str], ...] = (
 
 
 def classify(target: Target, steps: Steps, ctx: RunContext | None = None,
-             control: ControlMeasurement | None = None) -> Verdict:
+             control: ControlMeasurement | None = None, *, deadline_exceeded: bool = False) -> Verdict:
     """The verdict on one measurement: its step records, the run's controls (``ctx``) and, when there is
-    one, the outside control."""
+    one, the outside control. ``deadline_exceeded``: the target's deadline cut its steps short."""
     ctx = ctx or RunContext()
     # -- no_steps
     if not (steps.dns or steps.tcp or steps.tls or steps.http or steps.inject):
@@ -110,6 +114,12 @@ def classify(target: Target, steps: Steps, ctx: RunContext | None = None,
     # -- blocked: strong or controlled evidence
     if strong:
         return best(strong).verdict()
+
+    # -- deadline: what was cut off is missing evidence, never evidence of blocking
+    if deadline_exceeded and not reached:
+        return verdict(RULES["inconclusive.deadline"], 0.1,
+                       "the target's deadline cut its steps short before it was reached: the steps it never "
+                       "finished could have shown it reachable, down or blocked")
 
     # -- nxdomain_rewritten
     if ev.control is not None and ev.control.dns_says_nx() and not ev.tls_valid:

@@ -253,6 +253,9 @@ RULES: dict[str, Rule] = _table(
          "method: the weak finding's)"),
     Rule("inconclusive.control_failed", INCONCLUSIVE, None, None, False, "",
          "not reached, and the control measurement itself failed"),
+    Rule("inconclusive.deadline", INCONCLUSIVE, None, None, False, "",
+         "the target's deadline (`--target-deadline`) cut its steps short and it was not reached, with no strong "
+         "finding: what was never measured is not evidence"),
     Rule("inconclusive.unexplained", INCONCLUSIVE, None, None, False, "",
          "not reached and no rule explains why"),
     Rule("inconclusive.no_test_keys", INCONCLUSIVE, None, None, False, "",

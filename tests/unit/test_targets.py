@@ -358,10 +358,10 @@ def test_missing_file_says_so(tmp_path):
 def test_permission_denied(tmp_path, monkeypatch):
     path = write(tmp_path, WEB)
 
-    def denied(self):  # chmod 0 would not stop root, who runs these tests in containers
-        raise PermissionError(13, "Permission denied", str(self))
+    def denied(p):  # chmod 0 would not stop root, who runs these tests in containers
+        raise PermissionError(13, "Permission denied", str(p))
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr("probe.targets.load.read_regular", lambda p, n: denied(p))
     with pytest.raises(TargetsError, match=r"targets\.yaml: cannot read the file: permission denied$"):
         load_targets(path)
 
