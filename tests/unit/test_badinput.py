@@ -506,7 +506,8 @@ def test_deadline_cut_unreached_target_is_inconclusive_not_blocked():
     steps = Steps(dns=[_dns()], tcp=[TCPAttempt(attempt=i, ip=FB_IP, port=443, t0=0, duration_ms=5000,
                                                 failure="generic_timeout_error") for i in (1, 2)])
     ctx = _healthy()
-    assert classify(FB_TARGET, steps, ctx).status == "blocked"  # as if the steps were complete
+    # as if the steps were complete: elimination, nobody accused without the outside control
+    assert classify(FB_TARGET, steps, ctx).rule == "inconclusive.needs_control"
     v = classify(FB_TARGET, steps, ctx, deadline_exceeded=True)
     assert (v.status, v.rule, v.confirmed) == ("inconclusive", "inconclusive.deadline", False)
 

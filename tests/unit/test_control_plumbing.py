@@ -203,9 +203,9 @@ def classified(monkeypatch):
     seen: dict[str, object] = {}
     real = runner_mod.classify
 
-    def spy(target, steps, ctx=None, control=None):
+    def spy(target, steps, ctx=None, control=None, **kw):
         seen[target.name] = control
-        return real(target, steps, ctx, control=control)
+        return real(target, steps, ctx, control=control, **kw)
 
     monkeypatch.setattr(runner_mod, "classify", spy)
     return seen
