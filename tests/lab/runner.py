@@ -35,9 +35,13 @@ probe_cli = T.probe_cli
 
 def control_args(lab: T.Lab) -> tuple[str, ...]:
     """``--control URL`` when the lab's helper runs and the probe's ``run`` takes --control
-    (feature-detected: before both land, runs go without the outside control)."""
+    (feature-detected: before both land, runs go without the outside control), unless the lab was
+    brought up to show what one vantage alone concludes (``lab.use_control`` False, or
+    ``REACHPROBE_LAB_CONTROL=off``)."""
     url = lab.control_url
-    if url is None or not T.has_option(T.probe_help("run"), "--control"):
+    if url is None or not getattr(lab, "use_control", True) or os.environ.get("REACHPROBE_LAB_CONTROL") == "off":
+        return ()
+    if not T.has_option(T.probe_help("run"), "--control"):
         return ()
     return ("--control", url)
 

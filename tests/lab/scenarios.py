@@ -544,6 +544,10 @@ TWIN_SCENARIOS: tuple[Scenario, ...] = (
         checks=reached_except(*FACEBOOK) + (("dns_authentic", FACEBOOK), ("tls_valid", "facebook-web"),
                                             ("http_status", FACEBOOK, 403, "Access denied")),
         probe_args=FINGERPRINTS_ARGS,
+        # Alone, the vantage sees the authentic site answer 403: reached (ok); with the control's own 403
+        # it is the site's refusal (down). Never blocked, never confirmed.
+        without_control=expect(facebook_web=twin(status=("ok", "down", "inconclusive")),
+                               facebook_http=twin(status=("ok", "down", "inconclusive"))),
     ),
 )
 CATALOG = CATALOG + TWIN_SCENARIOS

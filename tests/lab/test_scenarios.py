@@ -18,7 +18,7 @@ import pytest
 
 from tests.lab import checks as C
 from tests.lab.runner import execute
-from tests.lab.scenarios import BY_NAME, CATALOG
+from tests.lab.scenarios import BY_NAME, CATALOG, TWINS
 
 # Scenarios whose verdict assertion is expected to fail until the verdict engine handles them
 # (the reason is printed with each xfail).
@@ -31,6 +31,22 @@ CHECKS_PENDING: dict[str, str] = {}
 @pytest.mark.lab
 @pytest.mark.parametrize("name", [s.name for s in CATALOG])
 def test_scenario(name, lab, tmp_path):
+    _play(name, lab, tmp_path)
+
+
+# Every censored case and its innocent twin, once more as one vantage alone sees them (no --control): the
+# expectations without the control hold (no twin blocked, none confirmed; see test_twins_are_paired...).
+PAIRS = sorted({n for pair in TWINS.items() for n in pair})
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("name", PAIRS)
+def test_scenario_without_control(name, lab, tmp_path):
+    lab.use_control = False
+    _play(name, lab, tmp_path)
+
+
+def _play(name, lab, tmp_path):
     scenario = BY_NAME[name]
     result = execute(lab, scenario, tmp_path / "results", log=print)
     late = result.late_actions()
