@@ -114,8 +114,18 @@ CONTROL_TIMEOUT_CAP = 30.0
 
 
 def wants_control(target: Target) -> bool:
-    """Targets the outside control is asked about: web targets, by their first URL."""
-    return target.kind == "web" and bool(target.urls)
+    """Targets the outside control is asked about: web targets by their first URL, and fixed endpoints
+    (Telegram's data centres) by their first address, whose connect the helper reports."""
+    return (target.kind == "web" and bool(target.urls)) or (target.kind == "endpoint" and bool(target.endpoints))
+
+
+def control_url(target: Target) -> str:
+    """The URL the control request names: the target's first URL, or for an endpoint target its first
+    address and port as a URL (the helper connects to it; its fetch there is not evidence of anything)."""
+    if target.urls:
+        return target.urls[0]
+    ep = target.endpoints[0]
+    return f"{'https' if ep.port == 443 else 'http'}://{format_endpoint(ep.host, ep.port)}/"
 
 
 # A resolver's NOERROR-without-records is a definitive answer (a name with no IPv6, say), not a glitch
@@ -218,7 +228,7 @@ class Runner:
     async def _control(self, target: Target, steps: Steps, dns_done: asyncio.Event, deadline: float) -> ControlResult:
         """The outside control for the target's first URL, with the addresses the DNS step found."""
         cfg = self.cfg
-        url = target.urls[0]
+        url = control_url(target)
         try:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                 await dns_done.wait()

@@ -14,7 +14,8 @@ What the test proves:
   alone could: (first blocked after) - (last ok) is a few seconds instead of about one interval;
 * the daemon exits 0 on SIGTERM and every results line parses.
 
-The daemon runs in the vantage namespace (routes only into the lab), on the lab targets file.
+The daemon runs in the vantage namespace (routes only into the lab), on the lab targets file, with the
+lab's outside control (the helper on the internet side): without it a blackhole accuses nobody.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import pytest
 
 from probe.results import ReadReport, iter_results
 from tests.lab import topology as T
-from tests.lab.runner import probe_cli, probe_env
+from tests.lab.runner import control_args, probe_cli, probe_env
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -68,7 +69,9 @@ def test_daemon_bursts_tighten_an_unblocking_window(lab, tmp_path):
            "--targets", str(T.TARGETS_FILE), "--ca-bundle", str(lab.ca_pem), "--results", str(results),
            "--vantage", "lab", "--resolver", T.PUBLIC_RESOLVER_IP, "--platform", "telegram",
            "--timeout", "1", "--retries", "0", "--interval", f"{INTERVAL:g}s", "--jitter", "0",
-           "--burst", ",".join(f"{b:g}s" for b in BURSTS), "--stop-grace", "3s", "--run-for", "75s"]
+           "--burst", ",".join(f"{b:g}s" for b in BURSTS), "--stop-grace", "3s", "--run-for", "75s",
+           # the outside control: a blackholed address is "blocked" only when the helper reaches it
+           *control_args(lab)]
     log: list[str] = []
     p = subprocess.Popen(cmd, cwd=T.REPO, env=probe_env(lab), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
