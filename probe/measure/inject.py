@@ -239,6 +239,42 @@ def _ipv4_datagram(packet: bytes) -> tuple[str, int, int, int, int, bytes] | Non
     return socket.inet_ntoa(packet[12:16]), packet[8], ip_id, sport, dport, packet[ihl + 8:]
 
 
+# The kernel hands a raw IPPROTO_UDP socket *every* UDP datagram on the host, and at concurrency 64
+# every datagram woke 64 listeners, each parsing and dropping it in Python: about 2-3 CPU ms per
+# target in benchmarks/bench_probe.py --inject, under 1 ms with the filter. A classic BPF filter (the same test the reader makes:
+# from the resolver's port to our query's port) lets the kernel drop the rest before any wake-up.
+SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
+
+
+def _ipv4_port_filter(sport: int, dport: int) -> bytes:
+    """struct sock_filter[] accepting IPv4/UDP packets from ``sport`` to ``dport`` (the raw socket's
+    packets start at the IP header; X = IP header length)."""
+    prog = [
+        (0xB1, 0, 0, 0),  # ldxb 4*([0]&0xf)
+        (0x48, 0, 0, 0),  # ldh [x+0]      UDP source port
+        (0x15, 0, 3, sport),  # jeq #sport, else drop
+        (0x48, 0, 0, 2),  # ldh [x+2]      UDP destination port
+        (0x15, 0, 1, dport),  # jeq #dport, else drop
+        (0x06, 0, 0, 0xFFFF),  # ret #65535 (accept)
+        (0x06, 0, 0, 0),  # ret #0 (drop)
+    ]
+    return b"".join(struct.pack("HBBI", *ins) for ins in prog)
+
+
+def _attach_port_filter(raw: socket.socket, sport: int, dport: int) -> bool:
+    """Best effort: without the filter the reader still drops what is not ours, only at a higher cost."""
+    try:
+        import ctypes
+
+        insns = _ipv4_port_filter(sport, dport)
+        buf = ctypes.create_string_buffer(insns, len(insns))
+        fprog = struct.pack("HL", len(insns) // 8, ctypes.addressof(buf))  # struct sock_fprog
+        raw.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+        return True
+    except (OSError, ImportError, struct.error):
+        return False
+
+
 async def _raw_collect(ip: str, port: int, query: dns.message.Message, window_s: float,
                        max_responses: int) -> list[dict[str, Any]]:
     """Send the query from an ordinary UDP socket (which also keeps the kernel from answering late
@@ -260,6 +296,8 @@ async def _raw_collect(ip: str, port: int, query: dns.message.Message, window_s:
                 raw.setsockopt(socket.IPPROTO_IPV6, hop_opt, 1)
         holder.bind(("::", 0) if fam == socket.AF_INET6 else ("0.0.0.0", 0))
         sport = holder.getsockname()[1]
+        if fam == socket.AF_INET:
+            _attach_port_filter(raw, port, sport)
         t_send = time.monotonic()
         seen: set[tuple] = set()
 

@@ -146,3 +146,35 @@ def test_raw_capture_on_loopback():
     assert [r["answers"] for r in rec.responses] == [["10.10.34.34"], ["157.240.1.35"]]
     assert all(r["via"] == "raw" and isinstance(r["ip_id"], int) and r["ttl"] for r in rec.responses)
     assert injection_evidence(rec)
+
+
+@pytest.mark.skipif(not has_cap_net_raw(), reason="raw capture needs CAP_NET_RAW")
+def test_raw_port_filter_keeps_only_the_resolvers_datagrams_to_our_port():
+    """The kernel-side filter passes what the reader would keep and drops the rest before any wake-up."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+    ours, theirs, other = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3))
+    try:
+        for s in (ours, theirs, other):
+            s.bind(("127.0.0.1", 0))
+        dport, sport = ours.getsockname()[1], theirs.getsockname()[1]
+        if not inject._attach_port_filter(raw, sport, dport):
+            pytest.skip("SO_ATTACH_FILTER unavailable here")
+        raw.settimeout(2)
+        other.sendto(b"not from the resolver", ("127.0.0.1", dport))
+        theirs.sendto(b"to another port", ("127.0.0.1", other.getsockname()[1]))
+        theirs.sendto(b"the answer", ("127.0.0.1", dport))
+        got = []
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            try:
+                packet = raw.recv(65535)
+            except (TimeoutError, socket.timeout):
+                break
+            d = inject._ipv4_datagram(packet)
+            got.append(d[5])
+            if d[5] == b"the answer":
+                raw.settimeout(0.2)  # anything let through would be queued behind it by now
+        assert set(got) == {b"the answer"}
+    finally:
+        for s in (raw, ours, theirs, other):
+            s.close()
