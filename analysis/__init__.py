@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from analysis.compaction import compact
+from analysis.frame import COLUMNS, STATUSES
+from analysis.io import load_ooni, read_report, select
 from analysis.timelines import (
     Analysis,
     analyse,
@@ -24,8 +26,6 @@ from analysis.timelines import (
     unblocking_windows,
     window_events,
 )
-from analysis.frame import COLUMNS, STATUSES
-from analysis.io import load_ooni, read_report, select
 
 
 def load(paths: Any, engine: str = "pandas", *, storage_options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
@@ -39,8 +39,15 @@ def load(paths: Any, engine: str = "pandas", *, storage_options: dict[str, Any] 
     return io.load(paths, engine, **kwargs)
 
 
-def report(df: Any, path: Any, fmt: str | None = None, since: Any = None, until: Any = None,
-           platforms: Any = None, **kwargs: Any) -> Any:
+def report(
+    df: Any,
+    path: Any,
+    fmt: str | None = None,
+    since: Any = None,
+    until: Any = None,
+    platforms: Any = None,
+    **kwargs: Any,
+) -> Any:
     """Write an HTML/Markdown/CSV report of ``df`` to ``path`` (see :func:`analysis.reporting.write_report`)."""
     from analysis.reporting import write_report
 
@@ -55,7 +62,20 @@ def read_ooni(*args: Any, **kwargs: Any) -> Any:
 
 
 __all__ = [
-    "Analysis", "COLUMNS", "STATUSES", "analyse", "blips", "blocking_episodes", "compact", "episodes",
-    "load", "load_ooni", "read_ooni", "read_report", "report", "select", "unblocking_windows",
+    "Analysis",
+    "COLUMNS",
+    "STATUSES",
+    "analyse",
+    "blips",
+    "blocking_episodes",
+    "compact",
+    "episodes",
+    "load",
+    "load_ooni",
+    "read_ooni",
+    "read_report",
+    "report",
+    "select",
+    "unblocking_windows",
     "window_events",
 ]

@@ -97,8 +97,9 @@ def write_by_month(df: pd.DataFrame, out: str | os.PathLike) -> list[Path]:
         written += write_partitioned(df[(month == m).to_numpy()], out, m)
     manifest = out / aio.MANIFEST
     if not manifest.exists():
-        atomic_write_bytes(manifest, json.dumps({"format": FORMAT, "sources": {}, "reports": {},
-                                                 "read_report": {}}).encode())
+        atomic_write_bytes(
+            manifest, json.dumps({"format": FORMAT, "sources": {}, "reports": {}, "read_report": {}}).encode()
+        )
     return written
 
 
@@ -121,8 +122,9 @@ def _fingerprint(files: list[Path]) -> list[list[Any]]:
     return out
 
 
-def compact(inputs: str | os.PathLike | Iterable[str | os.PathLike], out: str | os.PathLike, *,
-            force: bool = False) -> CompactResult:
+def compact(
+    inputs: str | os.PathLike | Iterable[str | os.PathLike], out: str | os.PathLike, *, force: bool = False
+) -> CompactResult:
     """Compact the JSONL results under ``inputs`` into Parquet under ``out`` (see module doc)."""
     out = Path(out)
     src = aio.discover(inputs)

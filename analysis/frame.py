@@ -39,40 +39,69 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from probe.vocab import STATUSES  # the order is the timelines' state codes (see timelines.py)
+
 STATUS_DTYPE = pd.CategoricalDtype(list(STATUSES), ordered=False)
 
 #: low-cardinality string columns stored as categoricals
 CATEGORY_COLUMNS: tuple[str, ...] = (
-    "vantage", "cc", "network", "platform", "target", "kind", "scope", "layer", "method", "rule", "source",
+    "vantage",
+    "cc",
+    "network",
+    "platform",
+    "target",
+    "kind",
+    "scope",
+    "layer",
+    "method",
+    "rule",
+    "source",
 )
 STRING_COLUMNS: tuple[str, ...] = ("run_id", "id")
 COLUMNS: tuple[str, ...] = (
-    "measured_at", "vantage", "asn", "cc", "network", "platform", "target", "kind", "scope",
-    "status", "layer", "method", "rule", "confidence", "confirmed", "run_id", "id", "source",
+    "measured_at",
+    "vantage",
+    "asn",
+    "cc",
+    "network",
+    "platform",
+    "target",
+    "kind",
+    "scope",
+    "status",
+    "layer",
+    "method",
+    "rule",
+    "confidence",
+    "confirmed",
+    "run_id",
+    "id",
+    "source",
 )
 TIME_DTYPE = "datetime64[us, UTC]"
 
 #: Arrow schema of the compacted Parquet files (and of the fast JSONL path after flattening)
-ARROW_SCHEMA = pa.schema([
-    ("measured_at", pa.timestamp("us", tz="UTC")),
-    ("vantage", pa.dictionary(pa.int32(), pa.string())),
-    ("asn", pa.int64()),
-    ("cc", pa.dictionary(pa.int32(), pa.string())),
-    ("network", pa.dictionary(pa.int32(), pa.string())),
-    ("platform", pa.dictionary(pa.int32(), pa.string())),
-    ("target", pa.dictionary(pa.int32(), pa.string())),
-    ("kind", pa.dictionary(pa.int32(), pa.string())),
-    ("scope", pa.dictionary(pa.int32(), pa.string())),
-    ("status", pa.dictionary(pa.int32(), pa.string())),
-    ("layer", pa.dictionary(pa.int32(), pa.string())),
-    ("method", pa.dictionary(pa.int32(), pa.string())),
-    ("rule", pa.dictionary(pa.int32(), pa.string())),
-    ("confidence", pa.float64()),
-    ("confirmed", pa.bool_()),
-    ("run_id", pa.string()),
-    ("id", pa.string()),
-    ("source", pa.dictionary(pa.int32(), pa.string())),
-])
+ARROW_SCHEMA = pa.schema(
+    [
+        ("measured_at", pa.timestamp("us", tz="UTC")),
+        ("vantage", pa.dictionary(pa.int32(), pa.string())),
+        ("asn", pa.int64()),
+        ("cc", pa.dictionary(pa.int32(), pa.string())),
+        ("network", pa.dictionary(pa.int32(), pa.string())),
+        ("platform", pa.dictionary(pa.int32(), pa.string())),
+        ("target", pa.dictionary(pa.int32(), pa.string())),
+        ("kind", pa.dictionary(pa.int32(), pa.string())),
+        ("scope", pa.dictionary(pa.int32(), pa.string())),
+        ("status", pa.dictionary(pa.int32(), pa.string())),
+        ("layer", pa.dictionary(pa.int32(), pa.string())),
+        ("method", pa.dictionary(pa.int32(), pa.string())),
+        ("rule", pa.dictionary(pa.int32(), pa.string())),
+        ("confidence", pa.float64()),
+        ("confirmed", pa.bool_()),
+        ("run_id", pa.string()),
+        ("id", pa.string()),
+        ("source", pa.dictionary(pa.int32(), pa.string())),
+    ]
+)
 
 #: where each frame column lives in a results line (reachprobe/1)
 RECORD_PATHS: dict[str, tuple[str, ...]] = {
@@ -97,16 +126,32 @@ RECORD_PATHS: dict[str, tuple[str, ...]] = {
 
 #: Arrow schema used to parse results lines with ``pyarrow.json`` (unknown fields, steps included, ignored)
 _S = pa.struct
-JSON_SCHEMA = pa.schema([
-    ("schema", pa.string()),
-    ("id", pa.string()),
-    ("run_id", pa.string()),
-    ("measured_at", pa.string()),
-    ("vantage", _S([("id", pa.string()), ("asn", pa.int64()), ("cc", pa.string()), ("network", pa.string())])),
-    ("target", _S([("platform", pa.string()), ("name", pa.string()), ("kind", pa.string()), ("scope", pa.string())])),
-    ("verdict", _S([("status", pa.string()), ("layer", pa.string()), ("method", pa.string()), ("rule", pa.string()),
-                    ("confidence", pa.float64()), ("confirmed", pa.bool_())])),
-])
+JSON_SCHEMA = pa.schema(
+    [
+        ("schema", pa.string()),
+        ("id", pa.string()),
+        ("run_id", pa.string()),
+        ("measured_at", pa.string()),
+        ("vantage", _S([("id", pa.string()), ("asn", pa.int64()), ("cc", pa.string()), ("network", pa.string())])),
+        (
+            "target",
+            _S([("platform", pa.string()), ("name", pa.string()), ("kind", pa.string()), ("scope", pa.string())]),
+        ),
+        (
+            "verdict",
+            _S(
+                [
+                    ("status", pa.string()),
+                    ("layer", pa.string()),
+                    ("method", pa.string()),
+                    ("rule", pa.string()),
+                    ("confidence", pa.float64()),
+                    ("confirmed", pa.bool_()),
+                ]
+            ),
+        ),
+    ]
+)
 
 
 def _as_str(value: Any) -> str | None:
@@ -249,11 +294,15 @@ def from_arrow(tbl: pa.Table, *, columns: list[str] | None = None, drop_unused: 
             if name != "status":
                 col = _sorted_dictionary(col, drop_unused)
         arrays[name] = col
-    df = pa.table(arrays).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get, split_blocks=True) \
-        if arrays else pd.DataFrame(index=pd.RangeIndex(tbl.num_rows))
+    df = (
+        pa.table(arrays).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get, split_blocks=True)
+        if arrays
+        else pd.DataFrame(index=pd.RangeIndex(tbl.num_rows))
+    )
     if unparsed_ts is not None:
-        df["measured_at"] = pd.to_datetime(pd.Series(unparsed_ts.to_pandas()), format="ISO8601", utc=True,
-                                           errors="coerce")
+        df["measured_at"] = pd.to_datetime(
+            pd.Series(unparsed_ts.to_pandas()), format="ISO8601", utc=True, errors="coerce"
+        )
     return normalize(df, columns=want, drop_unused=drop_unused)
 
 
@@ -282,8 +331,9 @@ def categorical(s: pd.Series, drop_unused: bool = True) -> pd.Series:
         remap = np.full(len(cats) + 1, -1, dtype=_code_dtype(len(new_cats)))  # last slot: code -1
         remap[np.flatnonzero(used)[order]] = np.arange(len(new_cats))
         new_codes = remap[codes]  # codes == -1 -> remap[-1] == -1
-        return pd.Series(pd.Categorical.from_codes(new_codes, dtype=pd.CategoricalDtype(new_cats)),
-                         index=s.index, name=s.name)
+        return pd.Series(
+            pd.Categorical.from_codes(new_codes, dtype=pd.CategoricalDtype(new_cats)), index=s.index, name=s.name
+        )
     obj = s.astype(object)
     mask = s.isna().to_numpy()
     vals = obj.to_numpy()
@@ -314,7 +364,11 @@ def normalize(df: pd.DataFrame, *, columns: list[str] | None = None, drop_unused
         if name == "measured_at":
             if not (isinstance(s.dtype, pd.DatetimeTZDtype) and str(s.dtype) == TIME_DTYPE):
                 if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
-                    s = (s.dt.tz_localize("UTC") if not isinstance(s.dtype, pd.DatetimeTZDtype) else s.dt.tz_convert("UTC"))
+                    s = (
+                        s.dt.tz_localize("UTC")
+                        if not isinstance(s.dtype, pd.DatetimeTZDtype)
+                        else s.dt.tz_convert("UTC")
+                    )
                 else:
                     s = pd.to_datetime(s, format="ISO8601", utc=True, errors="coerce")
                 s = s.astype(TIME_DTYPE)

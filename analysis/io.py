@@ -23,8 +23,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-import warnings
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -111,17 +111,30 @@ def _file_report(path: str) -> dict[str, Any]:
 
 
 def report_dict(rep: ReadReport) -> dict[str, Any]:
-    return {"files": rep.files, "lines": rep.lines, "torn_final": list(rep.torn_final),
-            "bad_lines": list(rep.bad_lines), "bad_count": rep.bad_count, "future": list(rep.future),
-            "skipped": rep.skipped, "summary": rep.summary(), "messages": rep.messages()}
+    return {
+        "files": rep.files,
+        "lines": rep.lines,
+        "torn_final": list(rep.torn_final),
+        "bad_lines": list(rep.bad_lines),
+        "bad_count": rep.bad_count,
+        "future": list(rep.future),
+        "skipped": rep.skipped,
+        "summary": rep.summary(),
+        "messages": rep.messages(),
+    }
 
 
 def as_report(r: dict[str, Any]) -> ReadReport:
     """A report dict (also one of an older manifest, without bad_count/future) as a ReadReport."""
     bad = list(r.get("bad_lines", []))
-    return ReadReport(files=int(r.get("files", 0) or 0), lines=int(r.get("lines", 0) or 0),
-                      torn_final=list(r.get("torn_final", [])), bad_lines=bad,
-                      bad_count=int(r.get("bad_count", len(bad)) or 0), future=list(r.get("future", [])))
+    return ReadReport(
+        files=int(r.get("files", 0) or 0),
+        lines=int(r.get("lines", 0) or 0),
+        torn_final=list(r.get("torn_final", [])),
+        bad_lines=bad,
+        bad_count=int(r.get("bad_count", len(bad)) or 0),
+        future=list(r.get("future", [])),
+    )
 
 
 def merge_reports(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -231,8 +244,9 @@ def _fast_block(block: bytes) -> pa.Table | None:
         rows += bool(raw) and not raw.isspace()
     try:
         # Arrow's own blocks of 1 MB: parsed on every core
-        tbl = pajson.read_json(io.BytesIO(block), read_options=pajson.ReadOptions(block_size=1 << 20),
-                               parse_options=_PARSE)
+        tbl = pajson.read_json(
+            io.BytesIO(block), read_options=pajson.ReadOptions(block_size=1 << 20), parse_options=_PARSE
+        )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
     if tbl.num_rows != rows:
@@ -266,10 +280,17 @@ def _slow_block(block: bytes, first: int, path: Path, rep: ReadReport) -> pa.Tab
         if rec is not None:
             recs.append(rec)
     tbl = fr.records_to_arrow(recs)
-    ts = pd.to_datetime(pd.Series([t.upper() for t in tbl.column("measured_at").to_pylist()], dtype=object),
-                        format="ISO8601", utc=True, errors="coerce")
-    return tbl.set_column(tbl.schema.get_field_index("measured_at"), "measured_at",
-                          pa.array(ts.astype(fr.TIME_DTYPE), pa.timestamp("us", tz="UTC")))
+    ts = pd.to_datetime(
+        pd.Series([t.upper() for t in tbl.column("measured_at").to_pylist()], dtype=object),
+        format="ISO8601",
+        utc=True,
+        errors="coerce",
+    )
+    return tbl.set_column(
+        tbl.schema.get_field_index("measured_at"),
+        "measured_at",
+        pa.array(ts.astype(fr.TIME_DTYPE), pa.timestamp("us", tz="UTC")),
+    )
 
 
 def read_jsonl_file(path: Path, rep: ReadReport | None = None) -> pa.Table:
@@ -334,8 +355,9 @@ def _flat_type(name: str, default: pa.DataType) -> pa.DataType:
 
 _EMPTY = fr.records_to_arrow([])
 #: the flat columns as every block is kept (timestamps parsed, low-cardinality strings dictionary-encoded)
-_FLAT_SCHEMA = pa.schema([(name, _flat_type(name, _EMPTY.schema.field(name).type))
-                          for name in (*fr.RECORD_PATHS, "source")])
+_FLAT_SCHEMA = pa.schema(
+    [(name, _flat_type(name, _EMPTY.schema.field(name).type)) for name in (*fr.RECORD_PATHS, "source")]
+)
 
 
 def _read_jsonl_files(files: Sequence[Path], columns: list[str] | None = None) -> tuple[pd.DataFrame, dict]:
@@ -356,8 +378,9 @@ def _read_jsonl_part(files: Sequence[str], columns: list[str] | None = None) -> 
 
 
 # -------------------------------------------------------------------------------------------- Parquet
-def read_parquet_files(files: Sequence[str | Path], columns: list[str] | None = None,
-                       filters: Any = None) -> pd.DataFrame:
+def read_parquet_files(
+    files: Sequence[str | Path], columns: list[str] | None = None, filters: Any = None
+) -> pd.DataFrame:
     """Parquet files (compacted layout or any file with the frame columns) -> normalized frame."""
     if not files:
         return fr.empty_frame(columns)
@@ -449,9 +472,16 @@ def concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------- load
-def load(paths: str | os.PathLike | Iterable[str | os.PathLike], engine: str = "pandas", *,
-         npartitions: int | None = None, columns: Sequence[str] | None = None,
-         since: Any = None, until: Any = None, platforms: Sequence[str] | None = None) -> Any:
+def load(
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    engine: str = "pandas",
+    *,
+    npartitions: int | None = None,
+    columns: Sequence[str] | None = None,
+    since: Any = None,
+    until: Any = None,
+    platforms: Sequence[str] | None = None,
+) -> Any:
     """Read local results (JSONL files/directories, compacted Parquet) into one flat frame.
 
     ``engine="pandas"`` returns a :class:`pandas.DataFrame`; ``engine="dask"`` a lazy Dask DataFrame
@@ -475,8 +505,9 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike], engine: str = "
     pfilter = _parquet_filter(since_ts, until_ts, platforms)
     added: list[str] = []
     if cols is not None:  # the row filters need their columns; they are dropped again below
-        for c in ((["measured_at"] if since_ts is not None or until_ts is not None else [])
-                  + (["platform"] if platforms else [])):
+        for c in (["measured_at"] if since_ts is not None or until_ts is not None else []) + (
+            ["platform"] if platforms else []
+        ):
             if c not in cols:
                 cols.append(c)
                 added.append(c)
@@ -513,15 +544,22 @@ def _chunks(items: list[Any], n: int | None) -> list[list[Any]]:
     if not n or n >= len(items):
         return [[x] for x in items]
     size = -(-len(items) // n)
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _read_parquet_part(files: Sequence[str], columns: list[str] | None = None, filters: Any = None) -> pd.DataFrame:
     return read_parquet_files(list(files), columns, filters)
 
 
-def _load_dask(src: Sources, npartitions: int | None, cols: list[str] | None, pfilter: Any,
-               since: pd.Timestamp | None, until: pd.Timestamp | None, platforms: Sequence[str] | None) -> Any:
+def _load_dask(
+    src: Sources,
+    npartitions: int | None,
+    cols: list[str] | None,
+    pfilter: Any,
+    since: pd.Timestamp | None,
+    until: pd.Timestamp | None,
+    platforms: Sequence[str] | None,
+) -> Any:
     import dask.dataframe as dd
     from dask.dataframe.utils import clear_known_categories
 
@@ -533,8 +571,12 @@ def _load_dask(src: Sources, npartitions: int | None, cols: list[str] | None, pf
         groups = [[str(f) for f in g] for g in src.parquet_groups.values()]
         chunks = _chunks(groups, npartitions)
         flat = [[f for g in chunk for f in g] for chunk in chunks]
-        pieces.append(("vantage", dd.from_map(_read_parquet_part, flat, columns=cols, filters=pfilter,
-                                              meta=meta, enforce_metadata=False)))
+        pieces.append(
+            (
+                "vantage",
+                dd.from_map(_read_parquet_part, flat, columns=cols, filters=pfilter, meta=meta, enforce_metadata=False),
+            )
+        )
     if src.jsonl:
         files = [str(f) for f in src.jsonl]
         jd = dd.from_map(_read_jsonl_part, [[f] for f in files], columns=cols, meta=meta, enforce_metadata=False)
@@ -551,8 +593,11 @@ def _load_dask(src: Sources, npartitions: int | None, cols: list[str] | None, pf
         nparts = npartitions or max(1, min(both.npartitions, 64))
         out = both.shuffle(on="vantage", npartitions=nparts) if "vantage" in both.columns else both
     # the JSONL part of the report is made when read_report() first asks for it (see there)
-    return mark_partitioned(out, "vantage" if "vantage" in out.columns else None,
-                            {"read_report": merge_reports(reports), "pending_jsonl": pending})
+    return mark_partitioned(
+        out,
+        "vantage" if "vantage" in out.columns else None,
+        {"read_report": merge_reports(reports), "pending_jsonl": pending},
+    )
 
 
 def summarize_report(rep: dict[str, Any]) -> str:
@@ -578,8 +623,16 @@ _PLATFORM_HOSTS = {
     "tiktok": ("tiktok.com",),
 }
 _SECOND_LEVEL = {"co", "com", "org", "net", "ac", "gov", "edu", "or", "ne", "go", "gen", "nic"}
-_TEST_PLATFORM = {"telegram": "telegram", "whatsapp": "whatsapp", "facebook_messenger": "facebook",
-                  "signal": "signal", "tor": "tor", "vanilla_tor": "tor", "torsf": "tor", "psiphon": "psiphon"}
+_TEST_PLATFORM = {
+    "telegram": "telegram",
+    "whatsapp": "whatsapp",
+    "facebook_messenger": "facebook",
+    "signal": "signal",
+    "tor": "tor",
+    "vanilla_tor": "tor",
+    "torsf": "tor",
+    "psiphon": "psiphon",
+}
 
 
 def platform_of(url: Any, test_name: Any = None) -> str | None:
@@ -629,19 +682,32 @@ def _ooni_from_frame(d: pd.DataFrame) -> pd.DataFrame:
     target = inp.where(inp.notna(), col("target"))
     test = col("test_name")
     platform = col("platform")
-    derived = pd.Series([platform_of(u, t) for u, t in zip(target, test)], dtype=object)
+    derived = pd.Series([platform_of(u, t) for u, t in zip(target, test, strict=False)], dtype=object)
     platform = platform.where(platform.notna() & (platform != "other"), derived)
     ts = col("measured_at", "measurement_start_time")
     ts = ts.map(lambda v: v.replace(" ", "T") + "Z" if isinstance(v, str) and "T" not in v and "+" not in v else v)
-    out = pd.DataFrame({
-        "measured_at": pd.to_datetime(ts, utc=True, errors="coerce", format="mixed") if n else ts,
-        "vantage": asn.map(lambda a: f"ooni-AS{a}" if a is not None else "ooni"),
-        "asn": asn, "cc": col("cc", "probe_cc"), "network": col("network", "probe_network_name"),
-        "platform": platform, "target": target, "kind": col("kind").where(col("kind").notna(), "web"),
-        "scope": col("scope"), "status": col("status"), "layer": col("layer"), "method": col("method"),
-        "rule": col("rule"), "confidence": col("confidence"), "confirmed": col("confirmed"),
-        "run_id": col("run_id", "report_id"), "id": col("id", "measurement_uid"), "source": "ooni",
-    })
+    out = pd.DataFrame(
+        {
+            "measured_at": pd.to_datetime(ts, utc=True, errors="coerce", format="mixed") if n else ts,
+            "vantage": asn.map(lambda a: f"ooni-AS{a}" if a is not None else "ooni"),
+            "asn": asn,
+            "cc": col("cc", "probe_cc"),
+            "network": col("network", "probe_network_name"),
+            "platform": platform,
+            "target": target,
+            "kind": col("kind").where(col("kind").notna(), "web"),
+            "scope": col("scope"),
+            "status": col("status"),
+            "layer": col("layer"),
+            "method": col("method"),
+            "rule": col("rule"),
+            "confidence": col("confidence"),
+            "confirmed": col("confirmed"),
+            "run_id": col("run_id", "report_id"),
+            "id": col("id", "measurement_uid"),
+            "source": "ooni",
+        }
+    )
     return fr.normalize(out)
 
 
@@ -652,8 +718,14 @@ def load_ooni(files: Sequence[str | os.PathLike]) -> pd.DataFrame:
     frames = [ooni_frame(read_ooni(f)) for f in files]
     df = concat(frames) if frames else fr.empty_frame()
     df = df.reset_index(drop=True)
-    df.attrs["read_report"] = {"files": len(files), "lines": len(df), "torn_final": [], "bad_lines": [],
-                               "skipped": 0, "summary": ""}
+    df.attrs["read_report"] = {
+        "files": len(files),
+        "lines": len(df),
+        "torn_final": [],
+        "bad_lines": [],
+        "skipped": 0,
+        "summary": "",
+    }
     return df
 
 

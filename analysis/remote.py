@@ -51,16 +51,25 @@ def _read(fs: Any, files: Sequence[str], columns: list[str] | None, filters: Any
     return fr.from_arrow(tbl, columns=want)
 
 
-def _read_part(files: Sequence[str], protocol: str, options: dict[str, Any], columns: list[str] | None,
-               filters: Any) -> pd.DataFrame:
+def _read_part(
+    files: Sequence[str], protocol: str, options: dict[str, Any], columns: list[str] | None, filters: Any
+) -> pd.DataFrame:
     import fsspec
 
     return _read(fsspec.filesystem(protocol, **options), files, columns, filters)
 
 
-def load(url: str, engine: str = "pandas", *, npartitions: int | None = None, columns: Any = None,
-         since: Any = None, until: Any = None, platforms: Any = None,
-         storage_options: dict[str, Any] | None = None) -> Any:
+def load(
+    url: str,
+    engine: str = "pandas",
+    *,
+    npartitions: int | None = None,
+    columns: Any = None,
+    since: Any = None,
+    until: Any = None,
+    platforms: Any = None,
+    storage_options: dict[str, Any] | None = None,
+) -> Any:
     """A collector's store (Parquet partitioned by day and country) as one frame, like ``analysis.io.load``."""
     from analysis import io
 
@@ -71,12 +80,25 @@ def load(url: str, engine: str = "pandas", *, npartitions: int | None = None, co
         unknown = [c for c in cols if c not in fr.COLUMNS]
         if unknown:
             raise ValueError(f"unknown column(s): {', '.join(unknown)}")
-    return load_url(url, engine, columns=cols, npartitions=npartitions, storage_options=storage_options,
-                    pfilter=io._parquet_filter(io.to_utc(since), io.to_utc(until), platforms))
+    return load_url(
+        url,
+        engine,
+        columns=cols,
+        npartitions=npartitions,
+        storage_options=storage_options,
+        pfilter=io._parquet_filter(io.to_utc(since), io.to_utc(until), platforms),
+    )
 
 
-def load_url(url: str, engine: str, *, columns: list[str] | None, pfilter: Any, npartitions: int | None,
-             storage_options: dict[str, Any] | None) -> Any:
+def load_url(
+    url: str,
+    engine: str,
+    *,
+    columns: list[str] | None,
+    pfilter: Any,
+    npartitions: int | None,
+    storage_options: dict[str, Any] | None,
+) -> Any:
     from analysis import io
 
     fs, files = parquet_files(url, storage_options)
@@ -95,14 +117,24 @@ def load_url(url: str, engine: str, *, columns: list[str] | None, pfilter: Any, 
     meta = clear_known_categories(fr.empty_frame(columns))
     rep = {**io.merge_reports([{"files": len(files)}]), "lines": None}  # counted when computed
     if not files:
-        return io.mark_partitioned(dd.from_pandas(fr.empty_frame(columns), npartitions=1), "vantage",
-                                   {"read_report": rep})
+        return io.mark_partitioned(
+            dd.from_pandas(fr.empty_frame(columns), npartitions=1), "vantage", {"read_report": rep}
+        )
     # one vantage key's files (<key>.<bundle>.parquet) in one partition: partitioned by vantage, no shuffle
     by_key: dict[str, list[str]] = {}
     for f in files:
         by_key.setdefault(f.rsplit("/", 1)[-1].split(".", 1)[0], []).append(f)
     chunks = [[f for g in chunk for f in g] for chunk in io._chunks(list(by_key.values()), npartitions)]
-    ddf = dd.from_map(_read_part, chunks, protocol=protocol, options=opts, columns=columns, filters=pfilter,
-                      meta=meta, enforce_metadata=False)
-    return io.mark_partitioned(ddf, "vantage" if columns is None or "vantage" in columns else None,
-                               {"read_report": rep})
+    ddf = dd.from_map(
+        _read_part,
+        chunks,
+        protocol=protocol,
+        options=opts,
+        columns=columns,
+        filters=pfilter,
+        meta=meta,
+        enforce_metadata=False,
+    )
+    return io.mark_partitioned(
+        ddf, "vantage" if columns is None or "vantage" in columns else None, {"read_report": rep}
+    )

@@ -26,12 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import timelines as eps
 from analysis import io as aio
+from analysis import timelines as eps
 
 FORMATS = ("html", "md", "csv")
-STATUS_COLORS = {"ok": "#2ca02c", "blocked": "#d62728", "down": "#ff7f0e", "outage": "#7f7f7f",
-                 "other": "#d9d9d9"}
+STATUS_COLORS = {"ok": "#2ca02c", "blocked": "#d62728", "down": "#ff7f0e", "outage": "#7f7f7f", "other": "#d9d9d9"}
 PLOT_STATUSES = ("ok", "blocked", "down", "outage", "other")
 MAX_ROWS = 1000
 MAX_PLATFORM_PLOTS = 12
@@ -91,19 +90,63 @@ def fmt_cell(v: Any) -> str:
     return str(v)
 
 
-def table_rows(df: pd.DataFrame, columns: Sequence[str] | None = None, max_rows: int | None = MAX_ROWS) -> list[list[str]]:
+def table_rows(
+    df: pd.DataFrame, columns: Sequence[str] | None = None, max_rows: int | None = MAX_ROWS
+) -> list[list[str]]:
     cols = [c for c in (columns or df.columns) if c in df.columns]
     sub = df[cols] if max_rows is None else df[cols].head(max_rows)
     return [[fmt_cell(v) for v in row] for row in sub.astype(object).itertuples(index=False, name=None)]
 
 
 # ------------------------------------------------------------------------------------------ columns
-EVENT_COLS = ["event", "cc", "start", "end", "duration", "scope", "platforms", "asns_open", "networks_open",
-              "asns_blocked", "n_windows", "n_vantages"]
-WINDOW_COLS = ["event", "platform", "target", "vantage", "asn", "network", "start_after", "start", "end",
-               "end_before", "duration", "n_ok", "corroborated", "gap_before", "gap_after"]
-BLOCKING_COLS = ["platform", "target", "vantage", "asn", "network", "start_after", "start", "end", "end_before",
-                 "duration", "n_blocked", "method", "methods", "confidence", "confirmed_share"]
+EVENT_COLS = [
+    "event",
+    "cc",
+    "start",
+    "end",
+    "duration",
+    "scope",
+    "platforms",
+    "asns_open",
+    "networks_open",
+    "asns_blocked",
+    "n_windows",
+    "n_vantages",
+]
+WINDOW_COLS = [
+    "event",
+    "platform",
+    "target",
+    "vantage",
+    "asn",
+    "network",
+    "start_after",
+    "start",
+    "end",
+    "end_before",
+    "duration",
+    "n_ok",
+    "corroborated",
+    "gap_before",
+    "gap_after",
+]
+BLOCKING_COLS = [
+    "platform",
+    "target",
+    "vantage",
+    "asn",
+    "network",
+    "start_after",
+    "start",
+    "end",
+    "end_before",
+    "duration",
+    "n_blocked",
+    "method",
+    "methods",
+    "confidence",
+    "confirmed_share",
+]
 BLIP_COLS = ["platform", "target", "vantage", "asn", "network", "start_after", "start", "end_before"]
 METHOD_COLS = ["asn", "network", "platform", "layer", "method", "n", "share", "confirmed_share"]
 COVERAGE_COLS = ["vantage", "asn", "network", "cc", "first", "last", "n", "ok", "blocked", "down", "outage", "other"]
@@ -148,8 +191,15 @@ def _status_group(status: pd.Series) -> pd.Series:
     return s.where(s.isin(["ok", "blocked", "down", "outage"]), "other")
 
 
-def build(df: Any, *, max_gap: Any = eps.DEFAULT_MAX_GAP, title: str | None = None, since: Any = None,
-          until: Any = None, platforms: Sequence[str] | None = None) -> ReportData:
+def build(
+    df: Any,
+    *,
+    max_gap: Any = eps.DEFAULT_MAX_GAP,
+    title: str | None = None,
+    since: Any = None,
+    until: Any = None,
+    platforms: Sequence[str] | None = None,
+) -> ReportData:
     """Everything a report shows, from a measurement frame (pandas or Dask; filtered here)."""
     sel = aio.select(df, since, until, platforms)
     rep = aio.read_report(df)
@@ -163,7 +213,9 @@ def build(df: Any, *, max_gap: Any = eps.DEFAULT_MAX_GAP, title: str | None = No
         n, first, last = int(sel["measured_at"].count()), sel["measured_at"].min(), sel["measured_at"].max()
     n = int(n)
     if n == 0:
-        raise NoData("no measurements to report" + (" in the selected period/platforms" if (since or until or platforms) else ""))
+        raise NoData(
+            "no measurements to report" + (" in the selected period/platforms" if (since or until or platforms) else "")
+        )
     first, last = pd.Timestamp(first), pd.Timestamp(last)
     freq = _freq(first, last)
     analysis = eps.analyse(sel, max_gap=max_gap)
@@ -175,7 +227,11 @@ def build(df: Any, *, max_gap: Any = eps.DEFAULT_MAX_GAP, title: str | None = No
     counts["status"] = _status_group(counts["status"])
     counts = counts.groupby(["platform", "asn", "bin", "status"], observed=True, dropna=False)["n"].sum().reset_index()
 
-    per = counts.groupby(["platform", "asn", "status"], observed=True, dropna=False)["n"].sum().unstack("status", fill_value=0)
+    per = (
+        counts.groupby(["platform", "asn", "status"], observed=True, dropna=False)["n"]
+        .sum()
+        .unstack("status", fill_value=0)
+    )
     for s in PLOT_STATUSES:
         if s not in per.columns:
             per[s] = 0
@@ -184,16 +240,22 @@ def build(df: Any, *, max_gap: Any = eps.DEFAULT_MAX_GAP, title: str | None = No
         heat["share"] = heat["blocked"] / (heat["ok"] + heat["blocked"]).where(lambda x: x > 0)
 
     blocked = sel[sel["status"] == "blocked"]
-    mc = _compute(blocked.groupby(["asn", "platform", "layer", "method"], observed=True, dropna=False)
-                  .agg(n=("confirmed", "size"), confirmed=("confirmed", "sum")))
+    mc = _compute(
+        blocked.groupby(["asn", "platform", "layer", "method"], observed=True, dropna=False).agg(
+            n=("confirmed", "size"), confirmed=("confirmed", "sum")
+        )
+    )
     mc = mc.reset_index()
     mc = mc[mc["n"] > 0]
     tot = mc.groupby(["asn", "platform"], observed=True, dropna=False)["n"].transform("sum")
     mc["share"] = mc["n"] / tot
     mc["confirmed_share"] = mc["confirmed"] / mc["n"]
 
-    cov = _compute(sel.assign(sg=_status_group_dask(sel["status"]))
-                   .groupby(["vantage", "sg"], observed=True).size()).rename("n").reset_index()
+    cov = (
+        _compute(sel.assign(sg=_status_group_dask(sel["status"])).groupby(["vantage", "sg"], observed=True).size())
+        .rename("n")
+        .reset_index()
+    )
     cov = cov.pivot_table(index="vantage", columns="sg", values="n", aggfunc="sum", fill_value=0, observed=True)
     for s in PLOT_STATUSES:
         if s not in cov.columns:
@@ -213,10 +275,22 @@ def build(df: Any, *, max_gap: Any = eps.DEFAULT_MAX_GAP, title: str | None = No
     mc["network"] = mc["asn"].map(lambda a: networks.get(int(a), "") if pd.notna(a) else "")
     mc = mc.sort_values(["asn", "platform", "n"], ascending=[True, True, False])[METHOD_COLS].reset_index(drop=True)
     return ReportData(
-        title=title or "reachprobe report", n=n, first=first, last=last, freq=freq, analysis=analysis,
-        counts=counts, heat=heat, methods=mc, coverage=cov[COVERAGE_COLS].reset_index(drop=True),
-        networks=networks, read_report=rep, since=aio.to_utc(since), until=aio.to_utc(until),
-        platforms=list(platforms or []), sources=srcs,
+        title=title or "reachprobe report",
+        n=n,
+        first=first,
+        last=last,
+        freq=freq,
+        analysis=analysis,
+        counts=counts,
+        heat=heat,
+        methods=mc,
+        coverage=cov[COVERAGE_COLS].reset_index(drop=True),
+        networks=networks,
+        read_report=rep,
+        since=aio.to_utc(since),
+        until=aio.to_utc(until),
+        platforms=list(platforms or []),
+        sources=srcs,
     )
 
 
@@ -268,8 +342,12 @@ def outage_periods(ep: pd.DataFrame) -> pd.DataFrame:
     new = np.ones(len(o), dtype=bool)
     new[1:] = (v[1:] != v[:-1]) | (s_[1:] > run[:-1])
     o = o.assign(k=np.cumsum(new))
-    return o.groupby("k").agg(vantage=("vantage", "first"), start=("start", "min"), end=("end", "max")) \
-        .sort_values("start").reset_index(drop=True)
+    return (
+        o.groupby("k")
+        .agg(vantage=("vantage", "first"), start=("start", "min"), end=("end", "max"))
+        .sort_values("start")
+        .reset_index(drop=True)
+    )
 
 
 def summary(data: ReportData) -> list[str]:
@@ -280,9 +358,12 @@ def summary(data: ReportData) -> list[str]:
     lines.append(
         f"{data.n:,} measurements from {len(data.coverage)} vantage(s) on {len(asns)} network(s) "
         f"({', '.join(_asn_name(data, x) for x in asns) or 'unknown'}), {_span_text(data.first, data.last)}."
-        + (f" Sources: {', '.join(data.sources)}." if data.sources else ""))
+        + (f" Sources: {', '.join(data.sources)}." if data.sources else "")
+    )
     if data.read_report.get("skipped"):
-        lines.append("Input warning: " + (data.read_report.get("summary") or aio.summarize_report(data.read_report)) + ".")
+        lines.append(
+            "Input warning: " + (data.read_report.get("summary") or aio.summarize_report(data.read_report)) + "."
+        )
     heat = data.heat
     for p in _platform_order(data):
         h = heat[heat["platform"].astype(str) == p]
@@ -301,7 +382,8 @@ def summary(data: ReportData) -> list[str]:
                 f"{p} was blocked on {len(blocked_on)} of {measured} network(s) for most of the period "
                 f"({', '.join(f'{_asn_name(data, x)} {_pct(s)} of ok/blocked results' for x, s in blocked_on)})"
                 + (f"; normally reachable on {', '.join(_asn_name(data, x) for x, _ in open_on)}" if open_on else "")
-                + ".")
+                + "."
+            )
         else:
             parts.append(f"{p} was normally reachable on all {measured} network(s) measured.")
         if len(w):
@@ -318,7 +400,8 @@ def summary(data: ReportData) -> list[str]:
                     f"{_span_text(ww['start'].min(), ww['end'].max())} "
                     f"(at least {fmt_duration(ww['end'].max() - ww['start'].min()) or '1 measurement'}) on "
                     f"{', '.join(_asn_name(data, x) for x in asn_list)} — {scope}"
-                    + (f", together with {', '.join(others)}" if others else ""))
+                    + (f", together with {', '.join(others)}" if others else "")
+                )
             parts.append(f"It was reachable during {len(texts)} window(s): " + "; ".join(texts) + ".")
         elif blocked_on:
             parts.append("No unblocking window was observed.")
@@ -332,14 +415,17 @@ def summary(data: ReportData) -> list[str]:
                 desc = ", ".join(
                     f"{(r.layer + ' ') if isinstance(r.layer, str) else ''}{r.method if isinstance(r.method, str) else 'unknown method'}"
                     f" {_pct(r.share)}{' (confirmed)' if r.confirmed_share >= 0.5 else ''}"
-                    for r in mm.head(3).itertuples())
+                    for r in mm.head(3).itertuples()
+                )
                 per.append(f"{_asn_name(data, asn)}: {desc}")
             parts.append("Otherwise it was blocked by — " + "; ".join(per) + ".")
         if len(b):
             texts = []
             for _, r in b.sort_values("start").head(8).iterrows():
-                texts.append(f"{_span_text(r['start'], r['end'])} on {_asn_name(data, r.get('asn'))}"
-                             f" ({r.get('vantage')}, {r.get('methods') or r.get('method') or 'unknown method'})")
+                texts.append(
+                    f"{_span_text(r['start'], r['end'])} on {_asn_name(data, r.get('asn'))}"
+                    f" ({r.get('vantage')}, {r.get('methods') or r.get('method') or 'unknown method'})"
+                )
             more = f" and {len(b) - 8} more" if len(b) > 8 else ""
             parts.append(f"Blocking episode(s) of a normally reachable target: {'; '.join(texts)}{more}.")
         lines.append(" ".join(parts))
@@ -347,8 +433,10 @@ def summary(data: ReportData) -> list[str]:
     if len(out):
         per = "; ".join(f"{r.vantage}: {_span_text(r.start, r.end)}" for r in out.head(10).itertuples())
         more = f" and {len(out) - 10} more" if len(out) > 10 else ""
-        lines.append(f"Vantage outages (canaries failed): {len(out)} period(s) — {per}{more}. They count neither "
-                     f"as blocking nor as unblocking.")
+        lines.append(
+            f"Vantage outages (canaries failed): {len(out)} period(s) — {per}{more}. They count neither "
+            f"as blocking nor as unblocking."
+        )
     return lines
 
 
@@ -394,7 +482,7 @@ def plots(data: ReportData) -> list[tuple[str, str, str]]:
         asns.sort(key=lambda x: (pd.isna(x), x if pd.notna(x) else 0))
         fig = Figure(figsize=(11, 1.6 * len(asns) + 0.8))
         axes = fig.subplots(len(asns), 1, sharex=True, squeeze=False)[:, 0]
-        for ax, asn in zip(axes, asns):
+        for ax, asn in zip(axes, asns, strict=False):
             ca = cp[cp["asn"].isna()] if pd.isna(asn) else cp[cp["asn"] == asn]
             wide = ca.pivot_table(index="bin", columns="status", values="n", aggfunc="sum", fill_value=0)
             full = pd.date_range(data.first.floor(data.freq), data.last.floor(data.freq), freq=data.freq)
@@ -405,23 +493,46 @@ def plots(data: ReportData) -> list[tuple[str, str, str]]:
             for s in PLOT_STATUSES:
                 if s in wide.columns:
                     top = bottom + wide[s].to_numpy(dtype=float)
-                    ax.fill_between(xs, np.r_[bottom, bottom[-1]], np.r_[top, top[-1]], step="post",
-                                    color=STATUS_COLORS[s], label=s, linewidth=0)
+                    ax.fill_between(
+                        xs,
+                        np.r_[bottom, bottom[-1]],
+                        np.r_[top, top[-1]],
+                        step="post",
+                        color=STATUS_COLORS[s],
+                        label=s,
+                        linewidth=0,
+                    )
                     bottom = top
             if len(wins):
-                ww = wins[(wins["platform"].astype(str) == p) & (wins["asn"] == asn)] if pd.notna(asn) else wins.iloc[0:0]
+                ww = (
+                    wins[(wins["platform"].astype(str) == p) & (wins["asn"] == asn)]
+                    if pd.notna(asn)
+                    else wins.iloc[0:0]
+                )
                 for r in ww.itertuples():
-                    ax.axvspan(mdates.date2num(_naive([r.start]).iloc[0]), mdates.date2num(_naive([r.end]).iloc[0]),
-                               color="#2ca02c", alpha=0.25, linewidth=2)
+                    ax.axvspan(
+                        mdates.date2num(_naive([r.start]).iloc[0]),
+                        mdates.date2num(_naive([r.end]).iloc[0]),
+                        color="#2ca02c",
+                        alpha=0.25,
+                        linewidth=2,
+                    )
             ax.set_ylabel(_asn_name(data, asn).replace(" (", "\n("), fontsize=8)
             ax.tick_params(labelsize=8)
-        axes[0].set_title(f"{p}: measurements per {data.freq} by status, per network (windows shaded green)",
-                          fontsize=10)
+        axes[0].set_title(
+            f"{p}: measurements per {data.freq} by status, per network (windows shaded green)", fontsize=10
+        )
         from matplotlib.patches import Patch
 
-        fig.legend([Patch(color=STATUS_COLORS[s]) for s in PLOT_STATUSES],
-                   [s if s != "other" else "flaky/inconclusive" for s in PLOT_STATUSES],
-                   loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=8, ncol=5, frameon=False)
+        fig.legend(
+            [Patch(color=STATUS_COLORS[s]) for s in PLOT_STATUSES],
+            [s if s != "other" else "flaky/inconclusive" for s in PLOT_STATUSES],
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            fontsize=8,
+            ncol=5,
+            frameon=False,
+        )
         _date_axis(axes[-1])
         out.append((f"timeline-{p}", f"Reachability of {p} over time, per network (UTC)", _png(fig)))
 
@@ -444,12 +555,18 @@ def plots(data: ReportData) -> list[tuple[str, str, str]]:
                     ax.text(j, i, _pct(grid[i, j]), ha="center", va="center", fontsize=8)
         fig.colorbar(im, ax=ax, label="blocked share of ok+blocked")
         ax.set_title("Blocked share per platform and network", fontsize=10)
-        out.append(("heatmap", "Heat map: share of ok/blocked results that were blocked, platform × network", _png(fig)))
+        out.append(
+            ("heatmap", "Heat map: share of ok/blocked results that were blocked, platform × network", _png(fig))
+        )
 
     wins, bl = data.analysis.windows, data.analysis.blips
     if len(wins) or len(bl):
-        rows = sorted({(str(r.platform), int(r.asn) if pd.notna(r.asn) else -1)
-                       for r in pd.concat([wins[["platform", "asn"]], bl[["platform", "asn"]]]).itertuples()})
+        rows = sorted(
+            {
+                (str(r.platform), int(r.asn) if pd.notna(r.asn) else -1)
+                for r in pd.concat([wins[["platform", "asn"]], bl[["platform", "asn"]]]).itertuples()
+            }
+        )
         fig = Figure(figsize=(11, 0.35 * len(rows) + 1.5))
         ax = fig.subplots()
         for i, (p, asn) in enumerate(rows):
@@ -471,7 +588,9 @@ def plots(data: ReportData) -> list[tuple[str, str, str]]:
 
     m = data.methods
     if len(m):
-        lab = (m["layer"].astype(object).fillna("?").astype(str) + "/" + m["method"].astype(object).fillna("?").astype(str))
+        lab = (
+            m["layer"].astype(object).fillna("?").astype(str) + "/" + m["method"].astype(object).fillna("?").astype(str)
+        )
         piv = m.assign(lab=lab).pivot_table(index="asn", columns="lab", values="n", aggfunc="sum", fill_value=0)
         fig = Figure(figsize=(10, 0.5 * len(piv) + 1.8))
         ax = fig.subplots()
@@ -536,27 +655,35 @@ def _html_table(sid: str, frame: pd.DataFrame, cols: list[str]) -> str:
 
 def render_html(data: ReportData) -> str:
     figs = plots(data)
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{html.escape(data.title)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{html.escape(data.title)}</h1>",
-             f'<p class="note">Period {html.escape(_span_text(data.first, data.last))}; bins of {data.freq}; '
-             f"episodes end at data gaps longer than {fmt_duration(pd.Timedelta(microseconds=data.analysis.max_gap_us))}."
-             + (f" Platforms: {html.escape(', '.join(data.platforms))}." if data.platforms else "") + "</p>",
-             '<h2 id="summary">Summary</h2><ul class="summary">']
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(data.title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(data.title)}</h1>",
+        f'<p class="note">Period {html.escape(_span_text(data.first, data.last))}; bins of {data.freq}; '
+        f"episodes end at data gaps longer than {fmt_duration(pd.Timedelta(microseconds=data.analysis.max_gap_us))}."
+        + (f" Platforms: {html.escape(', '.join(data.platforms))}." if data.platforms else "")
+        + "</p>",
+        '<h2 id="summary">Summary</h2><ul class="summary">',
+    ]
     parts += [f"<li>{html.escape(line)}</li>" for line in summary(data)]
     parts.append("</ul>")
     if figs:
         parts.append("<h2>Plots</h2>")
         for fid, caption, uri in figs:
-            parts.append(f'<figure id="fig-{html.escape(fid)}"><img alt="{html.escape(caption)}" src="{uri}">'
-                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+            parts.append(
+                f'<figure id="fig-{html.escape(fid)}"><img alt="{html.escape(caption)}" src="{uri}">'
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            )
     for sid, heading, frame, cols in _sections(data):
         parts.append(f"<h2>{html.escape(heading)}</h2>")
         parts.append(_html_table(sid, frame, cols))
-    parts.append('<p class="note">Definitions: an episode runs from its first to its last evidence (start, end); '
-                 "start_after/end_before are the neighbouring evidence, so the change happened between them. "
-                 "A window needs two consecutive ok results, or one corroborated by another vantage or target of the "
-                 "same platform. Outages are neither blocking nor unblocking. Generated by reachprobe.</p>")
+    parts.append(
+        '<p class="note">Definitions: an episode runs from its first to its last evidence (start, end); '
+        "start_after/end_before are the neighbouring evidence, so the change happened between them. "
+        "A window needs two consecutive ok results, or one corroborated by another vantage or target of the "
+        "same platform. Outages are neither blocking nor unblocking. Generated by reachprobe.</p>"
+    )
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -583,17 +710,44 @@ def render_md(data: ReportData) -> str:
     return "\n".join(lines) + "\n"
 
 
-CSV_COLS = ["record", "event", "cc", "asn", "network", "vantage", "platform", "target", "start_after", "start",
-            "end", "end_before", "duration_s", "n", "corroborated", "scope", "platforms", "asns_open",
-            "asns_blocked", "method", "layer", "methods", "confidence", "confirmed_share"]
+CSV_COLS = [
+    "record",
+    "event",
+    "cc",
+    "asn",
+    "network",
+    "vantage",
+    "platform",
+    "target",
+    "start_after",
+    "start",
+    "end",
+    "end_before",
+    "duration_s",
+    "n",
+    "corroborated",
+    "scope",
+    "platforms",
+    "asns_open",
+    "asns_blocked",
+    "method",
+    "layer",
+    "methods",
+    "confidence",
+    "confirmed_share",
+]
 
 
 def findings(data: ReportData) -> pd.DataFrame:
     """One row per finding (event, unblocking_window, blocking_episode, blip), CSV_COLS."""
     a = data.analysis
     frames = []
-    for rec, f, ncol in (("event", a.events, "n_windows"), ("unblocking_window", a.windows, "n_ok"),
-                         ("blocking_episode", a.blocking, "n_blocked"), ("blip", a.blips, "n_ok")):
+    for rec, f, ncol in (
+        ("event", a.events, "n_windows"),
+        ("unblocking_window", a.windows, "n_ok"),
+        ("blocking_episode", a.blocking, "n_blocked"),
+        ("blip", a.blips, "n_ok"),
+    ):
         if not len(f):
             continue
         g = f.copy()
@@ -607,7 +761,9 @@ def findings(data: ReportData) -> pd.DataFrame:
         return pd.DataFrame(columns=CSV_COLS)
     out = pd.concat(frames, ignore_index=True)
     for c in ("start_after", "start", "end", "end_before"):
-        out[c] = out[c].map(lambda v: "" if v is None or pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")
+        out[c] = out[c].map(
+            lambda v: "" if v is None or pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        )
     return out
 
 
@@ -621,6 +777,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
     atomic_write_bytes(Path(path), text.encode("utf-8"), mode=0o644)
 
+
 def infer_format(path: Any, fmt: str | None) -> str:
     if fmt:
         if fmt not in FORMATS:
@@ -630,9 +787,17 @@ def infer_format(path: Any, fmt: str | None) -> str:
     return {"htm": "html", "html": "html", "md": "md", "markdown": "md", "csv": "csv"}.get(suffix, "html")
 
 
-def write_report(df: Any, path: Any, fmt: str | None = None, since: Any = None, until: Any = None,
-                 platforms: Sequence[str] | None = None, *, max_gap: Any = eps.DEFAULT_MAX_GAP,
-                 title: str | None = None) -> ReportData:
+def write_report(
+    df: Any,
+    path: Any,
+    fmt: str | None = None,
+    since: Any = None,
+    until: Any = None,
+    platforms: Sequence[str] | None = None,
+    *,
+    max_gap: Any = eps.DEFAULT_MAX_GAP,
+    title: str | None = None,
+) -> ReportData:
     """Render ``df`` (pandas or Dask measurement frame) to ``path`` as html/md/csv; atomic.
 
     Raises :class:`NoData` when nothing is selected (no file is written then)."""

@@ -159,14 +159,16 @@ def _dominant(codes: np.ndarray, ep: np.ndarray, nep: int, ncat: int) -> tuple[n
             r, c = np.nonzero(sub)
             trip = pd.DataFrame({"ep": multi[r], "code": c, "count": sub[r, c]})
         else:
-            trip = pd.DataFrame({"ep": np.array([], np.int64), "code": np.array([], np.int64),
-                                 "count": np.array([], np.int64)})
+            trip = pd.DataFrame(
+                {"ep": np.array([], np.int64), "code": np.array([], np.int64), "count": np.array([], np.int64)}
+            )
         return dom, trip
     key = ep[valid].astype(np.int64) * k + codes[valid]
     uniq, cnt = np.unique(key, return_counts=True)
     e, c = uniq // k, uniq % k
-    trip = pd.DataFrame({"ep": e, "code": c, "count": cnt}).sort_values(["ep", "count", "code"],
-                                                                        ascending=[True, False, True])
+    trip = pd.DataFrame({"ep": e, "code": c, "count": cnt}).sort_values(
+        ["ep", "count", "code"], ascending=[True, False, True]
+    )
     first = trip.drop_duplicates("ep", keep="first")
     dom = np.full(nep, -1, dtype=np.int64)
     dom[first["ep"].to_numpy()] = first["code"].to_numpy()
@@ -209,15 +211,25 @@ def empty_episodes(by: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
     for c in [*by, *_descriptors(by, columns)]:
         cols[c] = src[c] if c in src.columns else pd.Series([], dtype="str")
     t = pd.Series([], dtype=fr.TIME_DTYPE)
-    cols.update({
-        "state": pd.Series(pd.Categorical([], dtype=STATE_DTYPE)),
-        "start_after": t, "start": t, "end": t, "end_before": t,
-        "duration": pd.Series([], dtype="timedelta64[us]"),
-        "n": pd.Series([], dtype="int64"), "n_neutral": pd.Series([], dtype="int64"),
-        "method": src["method"], "layer": src["layer"], "methods": pd.Series([], dtype="str"),
-        "confidence": pd.Series([], dtype="float64"), "confirmed_share": pd.Series([], dtype="float64"),
-        "gap_before": pd.Series([], dtype=bool), "gap_after": pd.Series([], dtype=bool),
-    })
+    cols.update(
+        {
+            "state": pd.Series(pd.Categorical([], dtype=STATE_DTYPE)),
+            "start_after": t,
+            "start": t,
+            "end": t,
+            "end_before": t,
+            "duration": pd.Series([], dtype="timedelta64[us]"),
+            "n": pd.Series([], dtype="int64"),
+            "n_neutral": pd.Series([], dtype="int64"),
+            "method": src["method"],
+            "layer": src["layer"],
+            "methods": pd.Series([], dtype="str"),
+            "confidence": pd.Series([], dtype="float64"),
+            "confirmed_share": pd.Series([], dtype="float64"),
+            "gap_before": pd.Series([], dtype=bool),
+            "gap_after": pd.Series([], dtype=bool),
+        }
+    )
     return pd.DataFrame(cols)
 
 
@@ -339,8 +351,9 @@ def episodes_frame(pdf: pd.DataFrame, by: Sequence[str] = DEFAULT_BY, max_gap_us
     out["layer"] = _decode(dl, pdf["layer"]) if "layer" in pdf.columns else pd.Series(pd.Categorical([None] * nep))
     mnames = _sorted_names(pdf["method"]) if "method" in pdf.columns else []
     lnames = _sorted_names(pdf["layer"]) if "layer" in pdf.columns else []
-    labels = np.array([_pair_label(i, mnames, lnames, kl) for i in range((km + 1) * (kl + 1) - 1)] or [""],
-                      dtype=object)
+    labels = np.array(
+        [_pair_label(i, mnames, lnames, kl) for i in range((km + 1) * (kl + 1) - 1)] or [""], dtype=object
+    )
     text = np.where(dom >= 0, labels[np.maximum(dom, 0)], None).astype(object)
     if len(trip):
         t = trip.sort_values(["ep", "count", "code"], ascending=[True, False, True])
@@ -402,8 +415,7 @@ def _finalize(raw: pd.DataFrame, by: Sequence[str], max_gap_us: int) -> pd.DataF
     else:
         n_ok = n_bl = np.array([])
     ok_g, bl_g = n_ok[gkey] if len(ep) else n_ok, n_bl[gkey] if len(ep) else n_bl
-    base = np.where(bl_g > ok_g, "blocked", np.where(ok_g > bl_g, "reachable",
-                                                      np.where(ok_g > 0, "mixed", None)))
+    base = np.where(bl_g > ok_g, "blocked", np.where(ok_g > bl_g, "reachable", np.where(ok_g > 0, "mixed", None)))
     ep["baseline"] = pd.Series(pd.Categorical(base, categories=["blocked", "reachable", "mixed"]))
     with np.errstate(invalid="ignore", divide="ignore"):
         ep["blocked_share"] = np.where(ok_g + bl_g > 0, bl_g / np.maximum(ok_g + bl_g, 1), np.nan)
@@ -487,7 +499,7 @@ def _parallel_slices(pdf: pd.DataFrame, by: Sequence[str]) -> list[slice] | None
         return None
     cuts = sorted({int(change[np.argmin(np.abs(change - n * i / cores))]) for i in range(1, cores)})
     bounds = [0, *cuts, n]
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=False) if b > a]
 
 
 # ------------------------------------------------------------------------------------- transitions
@@ -532,7 +544,7 @@ def corroborated(cand: pd.DataFrame, max_gap_us: int) -> np.ndarray:
         gid = np.zeros(len(cand), dtype=np.int64)
     order = np.argsort(gid, kind="stable")
     bounds = np.flatnonzero(np.r_[True, gid[order][1:] != gid[order][:-1], True])
-    for a, b in zip(bounds[:-1], bounds[1:]):  # one iteration per (platform, country)
+    for a, b in zip(bounds[:-1], bounds[1:], strict=False):  # one iteration per (platform, country)
         idx = order[a:b]
         if len(idx) < 2:
             continue
@@ -554,16 +566,20 @@ def _candidates(ep: pd.DataFrame, state: str, baseline_state: str, baseline: str
     return ep[is_state & base]
 
 
-def _transitions(df: Any, state: str, baseline_state: str, *, by: Sequence[str], max_gap: Any,
-                 baseline: str, min_n: int) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+def _transitions(
+    df: Any, state: str, baseline_state: str, *, by: Sequence[str], max_gap: Any, baseline: str, min_n: int
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     ep = _ep_table(df, by, max_gap)
     by_, g = _meta(ep)
     cand = _candidates(ep, state, baseline_state, baseline)
     corr = corroborated(cand, g)
     cand = cand.assign(corroborated=corr)
     lo, hi = spans(cand, g)
-    cand = cand.assign(duration_max=pd.Series((hi - lo).view("timedelta64[us]"), index=cand.index)
-                       if len(cand) else pd.Series([], dtype="timedelta64[us]"))
+    cand = cand.assign(
+        duration_max=pd.Series((hi - lo).view("timedelta64[us]"), index=cand.index)
+        if len(cand)
+        else pd.Series([], dtype="timedelta64[us]")
+    )
     n = cand["n"].to_numpy()
     keep = (n >= min_n) | corr
     return cand[keep], cand[~keep], by_
@@ -586,8 +602,14 @@ def _shape(frame: pd.DataFrame, by: Sequence[str], count_name: str, extra: Seque
     return out
 
 
-def unblocking_windows(df: Any, *, by: Sequence[str] = DEFAULT_BY, max_gap: Any = DEFAULT_MAX_GAP,
-                       baseline: str = "majority", min_ok: int = 2) -> pd.DataFrame:
+def unblocking_windows(
+    df: Any,
+    *,
+    by: Sequence[str] = DEFAULT_BY,
+    max_gap: Any = DEFAULT_MAX_GAP,
+    baseline: str = "majority",
+    min_ok: int = 2,
+) -> pd.DataFrame:
     """Reachable episodes of groups whose baseline is blocked: ``min_ok`` consecutive ``ok`` or corroborated.
 
     One row per window: ``vantage``, ``asn``, ``cc``, ``network``, ``platform``, ``target``, ``kind``,
@@ -596,13 +618,18 @@ def unblocking_windows(df: Any, *, by: Sequence[str] = DEFAULT_BY, max_gap: Any 
     ``corroborated``, ``gap_before``, ``gap_after``. ``df`` may be a measurement frame (pandas/Dask) or
     the result of :func:`episodes`.
     """
-    win, _, by_ = _transitions(df, "reachable", "blocked", by=by, max_gap=max_gap, baseline=baseline,
-                               min_n=min_ok)
+    win, _, by_ = _transitions(df, "reachable", "blocked", by=by, max_gap=max_gap, baseline=baseline, min_n=min_ok)
     return _shape(win, by_, "n_ok", [])
 
 
-def blips(df: Any, *, by: Sequence[str] = DEFAULT_BY, max_gap: Any = DEFAULT_MAX_GAP, baseline: str = "majority",
-          of: str = "reachable") -> pd.DataFrame:
+def blips(
+    df: Any,
+    *,
+    by: Sequence[str] = DEFAULT_BY,
+    max_gap: Any = DEFAULT_MAX_GAP,
+    baseline: str = "majority",
+    of: str = "reachable",
+) -> pd.DataFrame:
     """Uncorroborated single measurements against the baseline: by default single ``ok`` in a blocked
     baseline (never windows); ``of="blocked"`` lists single ``blocked`` in a reachable baseline."""
     if of not in ("reachable", "blocked"):
@@ -612,12 +639,17 @@ def blips(df: Any, *, by: Sequence[str] = DEFAULT_BY, max_gap: Any = DEFAULT_MAX
     return _shape(blip, by_, "n_ok" if of == "reachable" else "n_blocked", [])
 
 
-def blocking_episodes(df: Any, *, by: Sequence[str] = DEFAULT_BY, max_gap: Any = DEFAULT_MAX_GAP,
-                      baseline: str = "majority", min_blocked: int = 2) -> pd.DataFrame:
+def blocking_episodes(
+    df: Any,
+    *,
+    by: Sequence[str] = DEFAULT_BY,
+    max_gap: Any = DEFAULT_MAX_GAP,
+    baseline: str = "majority",
+    min_blocked: int = 2,
+) -> pd.DataFrame:
     """Blocked episodes of normally reachable groups (the mirror of :func:`unblocking_windows`), with the
     dominant ``method``/``layer``, all ``methods``, mean ``confidence`` and ``confirmed_share``."""
-    blk, _, by_ = _transitions(df, "blocked", "reachable", by=by, max_gap=max_gap, baseline=baseline,
-                               min_n=min_blocked)
+    blk, _, by_ = _transitions(df, "blocked", "reachable", by=by, max_gap=max_gap, baseline=baseline, min_n=min_blocked)
     return _shape(blk, by_, "n_blocked", ["method", "layer", "methods", "confidence", "confirmed_share"])
 
 
@@ -634,8 +666,14 @@ def _asn_label(a: Any) -> str:
     return f"AS{int(a)}"
 
 
-def window_events(df: Any, *, by: Sequence[str] = DEFAULT_BY, max_gap: Any = DEFAULT_MAX_GAP,
-                  baseline: str = "majority", min_ok: int = 2) -> pd.DataFrame:
+def window_events(
+    df: Any,
+    *,
+    by: Sequence[str] = DEFAULT_BY,
+    max_gap: Any = DEFAULT_MAX_GAP,
+    baseline: str = "majority",
+    min_ok: int = 2,
+) -> pd.DataFrame:
     """Unblocking windows of one country grouped into events (possible extents overlapping).
 
     Columns: ``event`` (1..), ``cc``, ``start``, ``end`` (first/last ok of the event), ``duration``,
@@ -654,8 +692,15 @@ def cluster_windows(win: pd.DataFrame, max_gap_us: int) -> np.ndarray:
     extents overlap, transitively (gaps-and-islands over the running maximum of the extents' ends)."""
     if not len(win):
         return np.array([], dtype=np.int64)
-    cc_key = (win["cc"].astype(object).where(win["cc"].notna(), "") if "cc" in win.columns
-              else pd.Series("", index=win.index)).astype(str).to_numpy()
+    cc_key = (
+        (
+            win["cc"].astype(object).where(win["cc"].notna(), "")
+            if "cc" in win.columns
+            else pd.Series("", index=win.index)
+        )
+        .astype(str)
+        .to_numpy()
+    )
     lo, hi = spans(win, max_gap_us)
     order = np.lexsort((lo, cc_key))
     lo_s, hi_s, cc_s = lo[order], hi[order], cc_key[order]
@@ -668,8 +713,23 @@ def cluster_windows(win: pd.DataFrame, max_gap_us: int) -> np.ndarray:
 
 
 def events_from(win: pd.DataFrame, ep: pd.DataFrame, max_gap_us: int) -> pd.DataFrame:
-    cols = ["event", "cc", "start", "end", "duration", "scope", "platforms", "targets", "asns_open",
-            "networks_open", "asns_blocked", "vantages", "n_windows", "n_vantages", "n_asns"]
+    cols = [
+        "event",
+        "cc",
+        "start",
+        "end",
+        "duration",
+        "scope",
+        "platforms",
+        "targets",
+        "asns_open",
+        "networks_open",
+        "asns_blocked",
+        "vantages",
+        "n_windows",
+        "n_vantages",
+        "n_asns",
+    ]
     if not len(win):
         out = pd.DataFrame({c: [] for c in cols})
         out["start"] = out["start"].astype(fr.TIME_DTYPE)
@@ -684,12 +744,14 @@ def events_from(win: pd.DataFrame, ep: pd.DataFrame, max_gap_us: int) -> pd.Data
     w["event"] = cluster_windows(w, max_gap_us)
     w = w.sort_values(["event", "start"], kind="stable").reset_index(drop=True)
     grp = w.groupby("event", sort=True)
-    out = pd.DataFrame({
-        "event": grp.size().index.to_numpy().astype(np.int64),
-        "cc": grp["cc"].first().astype(object).to_numpy(),
-        "start": grp["start"].min().to_numpy(),
-        "end": grp["end"].max().to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "event": grp.size().index.to_numpy().astype(np.int64),
+            "cc": grp["cc"].first().astype(object).to_numpy(),
+            "start": grp["start"].min().to_numpy(),
+            "end": grp["end"].max().to_numpy(),
+        }
+    )
     out["start"] = pd.Series(out["start"]).astype(fr.TIME_DTYPE)
     out["end"] = pd.Series(out["end"]).astype(fr.TIME_DTYPE)
     out["duration"] = (out["end"] - out["start"]).astype("timedelta64[us]")
@@ -698,8 +760,11 @@ def events_from(win: pd.DataFrame, ep: pd.DataFrame, max_gap_us: int) -> pd.Data
     out["targets"] = _join(w["target"], e).reindex(out["event"]).to_numpy() if "target" in w else None
     has_asn = "asn" in w.columns
     open_pairs = pd.DataFrame({"event": e, "asn": w["asn"].astype("Int64") if has_asn else pd.NA}).dropna()
-    out["asns_open"] = _join(open_pairs["asn"], open_pairs["event"].to_numpy(), _asn_label) \
-        .reindex(out["event"]).to_numpy() if len(open_pairs) else None
+    out["asns_open"] = (
+        _join(open_pairs["asn"], open_pairs["event"].to_numpy(), _asn_label).reindex(out["event"]).to_numpy()
+        if len(open_pairs)
+        else None
+    )
     out["networks_open"] = _join(w["network"], e).reindex(out["event"]).to_numpy() if "network" in w else None
     out["vantages"] = _join(w["vantage"], e).reindex(out["event"]).to_numpy() if "vantage" in w else None
     out["n_windows"] = grp.size().to_numpy().astype(np.int64)
@@ -711,8 +776,11 @@ def events_from(win: pd.DataFrame, ep: pd.DataFrame, max_gap_us: int) -> pd.Data
     blocked_pairs = _blocked_asns(out, w, ep)
     closed = blocked_pairs.merge(open_pairs.drop_duplicates(), on=["event", "asn"], how="left", indicator=True)
     closed = closed[closed["_merge"] == "left_only"][["event", "asn"]].drop_duplicates()
-    out["asns_blocked"] = _join(closed["asn"], closed["event"].to_numpy(), _asn_label) \
-        .reindex(out["event"]).to_numpy() if len(closed) else None
+    out["asns_blocked"] = (
+        _join(closed["asn"], closed["event"].to_numpy(), _asn_label).reindex(out["event"]).to_numpy()
+        if len(closed)
+        else None
+    )
     n_closed = closed.groupby("event").size().reindex(out["event"], fill_value=0).to_numpy()
     out["scope"] = np.where(n_closed > 0, "isp-specific", np.where(n_open >= 2, "nationwide", "undetermined"))
     for c in ("cc", "platforms", "targets", "asns_open", "networks_open", "asns_blocked", "vantages", "scope"):
@@ -734,8 +802,11 @@ def _blocked_asns(events: pd.DataFrame, win: pd.DataFrame, ep: pd.DataFrame) -> 
     ev_pl["cc"] = ev_cc.reindex(ev_pl["event"]).astype(object).where(lambda s: s.notna(), "").to_numpy()
     ev_start = events.set_index("event")["start"].astype(fr.TIME_DTYPE)
     ev_end = events.set_index("event")["end"].astype(fr.TIME_DTYPE)
-    b_cc = (blocked["cc"].astype(object).where(blocked["cc"].notna(), "") if "cc" in blocked.columns
-            else pd.Series("", index=blocked.index)).to_numpy()
+    b_cc = (
+        blocked["cc"].astype(object).where(blocked["cc"].notna(), "")
+        if "cc" in blocked.columns
+        else pd.Series("", index=blocked.index)
+    ).to_numpy()
     b_pl = blocked["platform"].astype(object).to_numpy()
     b_start, b_end = _i8(blocked["start"]), _i8(blocked["end"])
     b_asn = blocked["asn"].astype("Int64").to_numpy()
@@ -775,8 +846,9 @@ class Analysis:
     max_gap_us: int
 
 
-def analyse(df: Any, *, by: Sequence[str] = DEFAULT_BY, max_gap: Any = DEFAULT_MAX_GAP,
-            baseline: str = "majority") -> Analysis:
+def analyse(
+    df: Any, *, by: Sequence[str] = DEFAULT_BY, max_gap: Any = DEFAULT_MAX_GAP, baseline: str = "majority"
+) -> Analysis:
     """Episodes, windows (with their ``event`` id), blips, blocking episodes and events, in one pass."""
     ep = _ep_table(df, by, max_gap)
     _, g = _meta(ep)

@@ -23,10 +23,9 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from probe import netfacts
-from probe.fileio import read_regular
 from probe.endpoint import bracket_host
-from probe.targets.model import KNOWN_PLATFORMS
-from probe.targets.model import check_dns_name, check_url
+from probe.fileio import read_regular
+from probe.targets.model import KNOWN_PLATFORMS, check_dns_name, check_url
 
 __all__ = [
     "DEFAULT_PLATFORM_MAP",
@@ -143,7 +142,9 @@ def load_platform_map(path: str | Path) -> dict[str, str]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise CitizenLabError(f"{path}: cannot read the platform map: {getattr(exc, 'strerror', None) or exc}") from None
+        raise CitizenLabError(
+            f"{path}: cannot read the platform map: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
     mapping: dict[str, str] = {}
     for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
@@ -364,6 +365,7 @@ _Dumper.add_representer(list, _represent_list)
 def dump_targets_yaml(data: Mapping[str, Any], header: Iterable[str] = ()) -> str:
     """YAML text of a targets structure, with ``header`` lines as leading comments."""
     comments = "".join(f"# {line}\n" if line else "#\n" for line in header)
-    body = yaml.dump(dict(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=4096)
+    body = yaml.dump(
+        dict(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=4096
+    )
     return comments + body

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -76,8 +76,12 @@ def record_consent(via: str) -> Path | None:
     """Store the agreement (0600 in a 0700 directory). Returns the path, or None if the config
     directory is not writable (the agreement then holds for this process only)."""
     path = consent_path()
-    data = {"agreed": True, "version": CONSENT_VERSION, "via": via,
-            "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    data = {
+        "agreed": True,
+        "version": CONSENT_VERSION,
+        "via": via,
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         atomic_write_bytes(path, (json.dumps(data) + "\n").encode(), 0o600)
@@ -112,8 +116,10 @@ def can_ask() -> bool:
         return False
 
 
-HOW_TO = (f"consent needed before the first measurement. Read it with `reachprobe consent --show`, then "
-          f"agree with `reachprobe consent` (interactive), `--yes`, or {ENV_VAR}=yes for unattended use")
+HOW_TO = (
+    f"consent needed before the first measurement. Read it with `reachprobe consent --show`, then "
+    f"agree with `reachprobe consent` (interactive), `--yes`, or {ENV_VAR}=yes for unattended use"
+)
 
 
 def ensure_consent(yes: bool = False, *, interactive: bool | None = None) -> str:
@@ -139,6 +145,10 @@ def ensure_consent(yes: bool = False, *, interactive: bool | None = None) -> str
 
 def ask() -> bool:
     click.echo(CONSENT_TEXT, err=True)
-    answer = click.prompt("Do you understand the risks and agree to run reachprobe? Type 'yes' to agree",
-                          default="", show_default=False, err=True)
+    answer = click.prompt(
+        "Do you understand the risks and agree to run reachprobe? Type 'yes' to agree",
+        default="",
+        show_default=False,
+        err=True,
+    )
     return answer.strip().lower() in {"yes", "y"}

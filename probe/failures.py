@@ -126,7 +126,9 @@ def _classify_one(e: BaseException) -> str | None:
         if "eof" in text:
             return EOF_ERROR
         return SSL_FAILED_HANDSHAKE
-    if isinstance(e, (TimeoutError, asyncio.TimeoutError, dns.exception.Timeout, httpx.TimeoutException, socket.timeout)):
+    if isinstance(
+        e, (TimeoutError, asyncio.TimeoutError, dns.exception.Timeout, httpx.TimeoutException, socket.timeout)
+    ):
         return GENERIC_TIMEOUT
     if isinstance(e, dns.resolver.NXDOMAIN):
         return DNS_NXDOMAIN

@@ -23,8 +23,13 @@ class NotRegularFile(OSError):
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISCHR, "a character device")):
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISCHR, "a character device"),
+    ):
         if test(mode):
             return name
     return "something else"
@@ -41,8 +46,7 @@ def output_kind(path: str | os.PathLike) -> str | None:
         return None
     if stat.S_ISCHR(st.st_mode):
         return "chardev"
-    raise NotRegularFile(errno.EINVAL, f"is {_kind(st.st_mode)}, not a regular file; refusing to replace it",
-                         str(path))
+    raise NotRegularFile(errno.EINVAL, f"is {_kind(st.st_mode)}, not a regular file; refusing to replace it", str(path))
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -54,8 +58,9 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = 0o600, *,
-                       overwrite: bool = True, fsync_dir: bool = False) -> None:
+def atomic_write_bytes(
+    path: str | os.PathLike, data: bytes, mode: int | None = 0o600, *, overwrite: bool = True, fsync_dir: bool = False
+) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename (see the module doc).
 
     ``mode`` None: the umask's default (0666 & ~umask), as for ordinary config files. Without

@@ -69,7 +69,7 @@ class RunLock:
     def candidates(self) -> list[Path]:
         return [self.results_dir / LOCK_NAME, fallback_lock_path(self.results_dir)]
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         errors = []
         for path in self.candidates():
             try:
@@ -115,7 +115,7 @@ class RunLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

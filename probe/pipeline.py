@@ -12,8 +12,9 @@ from probe.runner import RunConfig, RunSummary, TargetResult, run_async
 from probe.targets import Target
 
 
-def run_once(cfg: RunConfig, targets: list[Target],
-             on_target_done: Callable[[TargetResult], None] | None = None) -> RunSummary:
+def run_once(
+    cfg: RunConfig, targets: list[Target], on_target_done: Callable[[TargetResult], None] | None = None
+) -> RunSummary:
     """Measure every target once and, when ``cfg.results_dir`` is set, append the lines there.
     Raises probe.results.ResultsWriteError when a line cannot be written (a line cut short by a
     full disk is cut off again; lines before it stay)."""

@@ -59,8 +59,15 @@ def too_deep(raw: bytes) -> bool:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def is_rfc3339(value: str) -> bool:
@@ -79,8 +86,11 @@ def check_record(rec: Any) -> str | None:
         return f"not a JSON object but {_kind(rec)}"
     schema = rec.get("schema")
     if not isinstance(schema, str) or not schema.startswith(SCHEMA_PREFIX):
-        return f"schema is {schema!r}, not reachprobe/…" if isinstance(schema, str) else \
-            f"schema is {_kind(schema)}, not a string reachprobe/…"
+        return (
+            f"schema is {schema!r}, not reachprobe/…"
+            if isinstance(schema, str)
+            else f"schema is {_kind(schema)}, not a string reachprobe/…"
+        )
     ts = rec.get("measured_at")
     if not isinstance(ts, str):
         return f"measured_at is {_kind(ts)}, not an RFC 3339 string"

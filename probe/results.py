@@ -21,7 +21,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,12 @@ FILE_SUFFIX = ".jsonl"
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def rfc3339(ts: datetime) -> str:
     """UTC RFC 3339 with millisecond precision and a 'Z' suffix."""
-    ts = ts.astimezone(timezone.utc)
+    ts = ts.astimezone(UTC)
     return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
@@ -46,7 +46,7 @@ def new_id() -> str:
 
 
 def day_file(results_dir: Path, ts: datetime) -> Path:
-    return results_dir / (ts.astimezone(timezone.utc).strftime("%Y-%m-%d") + FILE_SUFFIX)
+    return results_dir / (ts.astimezone(UTC).strftime("%Y-%m-%d") + FILE_SUFFIX)
 
 
 class ResultsWriteError(Exception):
@@ -148,9 +148,10 @@ class ResultsWriter:
             if n != len(line):
                 _cut_back(fd, size)
                 # A regular file takes part of a write only when the disk (or quota) is full.
-                raise ResultsWriteError(f"cannot write {path}: No space left on device (short write, {n} of "
-                                        f"{len(line)} bytes; the partial line was cut off again)") \
-                    from OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                raise ResultsWriteError(
+                    f"cannot write {path}: No space left on device (short write, {n} of "
+                    f"{len(line)} bytes; the partial line was cut off again)"
+                ) from OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             if self.fsync:
                 os.fsync(fd)
         except OSError as exc:
@@ -260,8 +261,10 @@ class ReadReport:
     def future_schema(self, path: str | Path, line: int, schema: str) -> None:
         if (str(path), schema) not in self._future_seen:
             self._future_seen.add((str(path), schema))
-            self.future.append(f"{path}:{line}: schema {schema!r} is not {SCHEMA!r}; read by its {SCHEMA} "
-                               f"fields (this and later lines of that file)")
+            self.future.append(
+                f"{path}:{line}: schema {schema!r} is not {SCHEMA!r}; read by its {SCHEMA} "
+                f"fields (this and later lines of that file)"
+            )
 
     def merge(self, other: ReadReport) -> None:
         self.files += other.files
@@ -286,8 +289,10 @@ class ReadReport:
         if self.torn_final:
             parts.append(f"skipped a torn final line in {len(self.torn_final)} file(s): {', '.join(self.torn_final)}")
         if self.bad_count:
-            parts.append(f"skipped {self.bad_count} bad line(s): {'; '.join(self.bad_lines[:5])}"
-                         + ("; …" if self.bad_count > 5 else ""))
+            parts.append(
+                f"skipped {self.bad_count} bad line(s): {'; '.join(self.bad_lines[:5])}"
+                + ("; …" if self.bad_count > 5 else "")
+            )
         if self.future:
             parts.append(f"read {len(self.future)} file(s) with a newer schema: {'; '.join(self.future[:3])}")
         return "; ".join(parts)
@@ -336,7 +341,9 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, bytes, bool]]:
                 yield i, raw, True
 
 
-def iter_results(paths: str | Path | Iterable[str | Path], report: ReadReport | None = None) -> Iterator[dict[str, Any]]:
+def iter_results(
+    paths: str | Path | Iterable[str | Path], report: ReadReport | None = None
+) -> Iterator[dict[str, Any]]:
     """Yield each usable measurement (a dict) from results files or directories, streaming.
 
     Every line goes through :func:`probe.resultline.parse_line`; what is skipped, and why, is recorded

@@ -45,7 +45,9 @@ R = TypeVar("R")
 class RunConfig:
     vantage: Vantage
     results_dir: Path | None = Path("results")  # where probe.pipeline.run_once writes; the runner never does
-    resolvers: tuple[str, ...] = ()  # extra resolvers (ResolverSpec forms: IP[:port], https://, tls://) besides the system one
+    resolvers: tuple[
+        str, ...
+    ] = ()  # extra resolvers (ResolverSpec forms: IP[:port], https://, tls://) besides the system one
     system_resolver: bool = True
     resolv_conf: str = "/etc/resolv.conf"
     ca_bundle: str | None = None
@@ -192,8 +194,9 @@ class Runner:
                 # A client and pins per target: targets measured at once must never fetch from the
                 # address another target's DNS step produced (same host, or a cross-host redirect).
                 backend = mhttp.PinnedBackend()
-                async with mhttp.make_client(verify, timeout=self.cfg.timeout, backend=backend,
-                                             max_connections=10) as client:
+                async with mhttp.make_client(
+                    verify, timeout=self.cfg.timeout, backend=backend, max_connections=10
+                ) as client:
                     res = await self.measure_target(t, client, backend.pins)
             if self.on_target_done:
                 self.on_target_done(res)
@@ -210,7 +213,8 @@ class Runner:
             # Beside the connect steps, never in their way; bounded by the target's deadline on its own,
             # so a slow helper neither delays the steps nor marks the target as out of time.
             control_task = asyncio.ensure_future(
-                self._control(target, res.steps, dns_done, t_origin + self.cfg.target_deadline))
+                self._control(target, res.steps, dns_done, t_origin + self.cfg.target_deadline)
+            )
         try:
             try:
                 async with asyncio.timeout(self.cfg.target_deadline):
@@ -235,9 +239,15 @@ class Runner:
             resolved = self._resolved(steps)
         except TimeoutError:
             resolved = {}  # the DNS step did not finish: the helpers get the URL alone
-        return await mcontrol.ask(cfg.controls, url, {"User-Agent": mhttp.USER_AGENT},
-                                  mcontrol.control_endpoints(url, resolved, cfg.ipv6), timeout=cfg.control_timeout_s,
-                                  deadline=deadline, ca_bundle=cfg.control_ca_bundle)
+        return await mcontrol.ask(
+            cfg.controls,
+            url,
+            {"User-Agent": mhttp.USER_AGENT},
+            mcontrol.control_endpoints(url, resolved, cfg.ipv6),
+            timeout=cfg.control_timeout_s,
+            deadline=deadline,
+            ca_bundle=cfg.control_ca_bundle,
+        )
 
     @staticmethod
     def _resolved(steps: Steps) -> dict[str, list[str]]:
@@ -248,8 +258,15 @@ class Runner:
                 out.setdefault(a.query.lower().rstrip("."), []).extend(a.answers)
         return out
 
-    async def _measure_into(self, target: Target, steps: Steps, client, t_origin: float,
-                            pins: dict[str, str], dns_done: asyncio.Event | None = None) -> None:
+    async def _measure_into(
+        self,
+        target: Target,
+        steps: Steps,
+        client,
+        t_origin: float,
+        pins: dict[str, str],
+        dns_done: asyncio.Event | None = None,
+    ) -> None:
         cfg = self.cfg
         # The injection check listens for its whole window: it runs beside the other steps, once the
         # DNS step has asked its questions (the resolver sees the stub's query first, as a browser's).
@@ -263,8 +280,15 @@ class Runner:
             if inject_task is not None and not inject_task.done():
                 inject_task.cancel()  # the target's deadline struck first
 
-    async def _connect_steps(self, target: Target, steps: Steps, client, t_origin: float,
-                             pins: dict[str, str], dns_done: asyncio.Event | None = None) -> None:
+    async def _connect_steps(
+        self,
+        target: Target,
+        steps: Steps,
+        client,
+        t_origin: float,
+        pins: dict[str, str],
+        dns_done: asyncio.Event | None = None,
+    ) -> None:
         cfg = self.cfg
 
         async def retried(make):
@@ -275,8 +299,13 @@ class Runner:
         for name in target.dns_names:
             for qtype in ("A", "AAAA"):
                 for spec in self.resolvers:
-                    jobs.append(retried(lambda a, n=name, q=qtype, s=spec: mdns.lookup(
-                        n, q, s, timeout=cfg.timeout, attempt=a, t_origin=t_origin, ca_bundle=cfg.ca_bundle)))
+                    jobs.append(
+                        retried(
+                            lambda a, n=name, q=qtype, s=spec: mdns.lookup(
+                                n, q, s, timeout=cfg.timeout, attempt=a, t_origin=t_origin, ca_bundle=cfg.ca_bundle
+                            )
+                        )
+                    )
         for attempts in await asyncio.gather(*jobs):
             steps.dns.extend(attempts)
         if dns_done is not None:
@@ -287,14 +316,21 @@ class Runner:
         conns: dict[tuple[str, int], str | None] = {}
         for url in target.urls:
             host, port, _ = _default_port(url)
-            for ip in ([host] if _is_ip(host) else addresses.get(host, [])):
+            for ip in [host] if _is_ip(host) else addresses.get(host, []):
                 conns.setdefault((ip, port), None if _is_ip(host) else host)
         for ep in target.endpoints:
-            for ip in ([ep.host] if _is_ip(ep.host) else addresses.get(ep.host, [])):
+            for ip in [ep.host] if _is_ip(ep.host) else addresses.get(ep.host, []):
                 conns.setdefault((ip, ep.port), None if _is_ip(ep.host) else ep.host)
-        tcp_lists = await asyncio.gather(*(retried(lambda a, ip=ip, port=port, h=h: mtcp.connect(
-            ip, port, timeout=cfg.timeout, attempt=a, t_origin=t_origin, hostname=h))
-            for (ip, port), h in conns.items()))
+        tcp_lists = await asyncio.gather(
+            *(
+                retried(
+                    lambda a, ip=ip, port=port, h=h: mtcp.connect(
+                        ip, port, timeout=cfg.timeout, attempt=a, t_origin=t_origin, hostname=h
+                    )
+                )
+                for (ip, port), h in conns.items()
+            )
+        )
         tcp_ok: set[tuple[str, int]] = set()
         for attempts in tcp_lists:
             steps.tcp.extend(attempts)
@@ -308,7 +344,7 @@ class Runner:
             if scheme != "https":
                 continue
             sni = target.tls_name or host
-            for ip in ([host] if _is_ip(host) else addresses.get(host, [])):
+            for ip in [host] if _is_ip(host) else addresses.get(host, []):
                 if (ip, port) in tcp_ok:
                     tls_jobs.append(self._tls_with_control(ip, port, sni, t_origin))
         seen: set[tuple[str, int, str]] = set()
@@ -327,14 +363,26 @@ class Runner:
             if not _is_ip(host) and addresses.get(host):
                 pins[host.lower()] = addresses[host][0]
             if _is_ip(host) or addresses.get(host):
-                http_jobs.append(retried(lambda a, u=url: mhttp.fetch(
-                    client, u, timeout=cfg.timeout, attempt=a, t_origin=t_origin,
-                    max_redirects=cfg.max_redirects, max_body=cfg.max_body, inspect_body=inspect,
-                    inspect_location=getattr(cfg.fingerprints, "match_location", None))))
+                http_jobs.append(
+                    retried(
+                        lambda a, u=url: mhttp.fetch(
+                            client,
+                            u,
+                            timeout=cfg.timeout,
+                            attempt=a,
+                            t_origin=t_origin,
+                            max_redirects=cfg.max_redirects,
+                            max_body=cfg.max_body,
+                            inspect_body=inspect,
+                            inspect_location=getattr(cfg.fingerprints, "match_location", None),
+                        )
+                    )
+                )
         for attempts in await asyncio.gather(*http_jobs):
             steps.http.extend(attempts)
-        for attempts in await asyncio.gather(*(self._host_control(a, client, t_origin) for a in
-                                               self._host_control_candidates(steps))):
+        for attempts in await asyncio.gather(
+            *(self._host_control(a, client, t_origin) for a in self._host_control_candidates(steps))
+        ):
             steps.http.extend(attempts)
 
     def _host_control_candidates(self, steps: Steps) -> list[str]:
@@ -345,15 +393,27 @@ class Runner:
         out = []
         for url, attempts in by_url.items():
             host, _, scheme = _default_port(url)
-            if (scheme == "http" and not _is_ip(host) and self.cfg.control_sni
-                    and all(a.failure in HOST_CONTROL_FAILURES for a in attempts)):
+            if (
+                scheme == "http"
+                and not _is_ip(host)
+                and self.cfg.control_sni
+                and all(a.failure in HOST_CONTROL_FAILURES for a in attempts)
+            ):
                 out.append(url)
         return out
 
     async def _host_control(self, url: str, client, t_origin: float):
         # Same URL, same pinned address, a harmless Host and no redirects: only "was it answered" counts.
-        rec = await mhttp.fetch(client, url, timeout=self.cfg.timeout, attempt=1, t_origin=t_origin,
-                                max_redirects=0, max_body=4096, host_header=self.cfg.control_sni)
+        rec = await mhttp.fetch(
+            client,
+            url,
+            timeout=self.cfg.timeout,
+            attempt=1,
+            t_origin=t_origin,
+            max_redirects=0,
+            max_body=4096,
+            host_header=self.cfg.control_sni,
+        )
         return [rec]
 
     async def _inject(self, target: Target, t_origin: float, after: asyncio.Event):
@@ -363,21 +423,31 @@ class Runner:
             for spec in self.resolvers:
                 if spec.servers and spec.proto == "udp":  # DoH/DoT/TCP answers cannot be raced by a forger
                     address = format_endpoint(*spec.servers[0])
-                    jobs.append(minject.dns_injection_check(name, address, window_s=self.cfg.inject_window,
-                                                            attempt=1, t_origin=t_origin))
+                    jobs.append(
+                        minject.dns_injection_check(
+                            name, address, window_s=self.cfg.inject_window, attempt=1, t_origin=t_origin
+                        )
+                    )
         return list(await asyncio.gather(*jobs))
 
     async def _tls_with_control(self, ip: str, port: int, sni: str, t_origin: float):
         cfg = self.cfg
-        attempts = await _with_retries(lambda a: mtls.handshake(
-            ip, port, sni, timeout=cfg.timeout, attempt=a, t_origin=t_origin, ca_bundle=cfg.ca_bundle),
-            cfg.retries, cfg.backoff)
+        attempts = await _with_retries(
+            lambda a: mtls.handshake(
+                ip, port, sni, timeout=cfg.timeout, attempt=a, t_origin=t_origin, ca_bundle=cfg.ca_bundle
+            ),
+            cfg.retries,
+            cfg.backoff,
+        )
         last = attempts[-1]
         if last.failure is not None and last.cert_valid is None and cfg.control_sni and cfg.control_sni != sni:
             # The handshake itself failed (reset, timeout, EOF): does the same IP complete one for a
             # harmless name? If so the filter keys on the SNI, not the address.
-            attempts.append(await mtls.handshake(ip, port, cfg.control_sni, timeout=cfg.timeout, attempt=1,
-                                                 t_origin=t_origin, control=True))
+            attempts.append(
+                await mtls.handshake(
+                    ip, port, cfg.control_sni, timeout=cfg.timeout, attempt=1, t_origin=t_origin, control=True
+                )
+            )
         return attempts
 
     def _addresses(self, steps: Steps) -> dict[str, list[str]]:
@@ -406,26 +476,38 @@ class Runner:
         # The targets file's own names are known to exist: NXDOMAIN at every resolver for one of them is
         # not "site down" (a censor intercepting all DNS says exactly that).
         known = known_existing_names([r.target for r in results])
-        ctx = run_context([(r.target, r.steps) for r in results], fingerprints=self.cfg.fingerprints,
-                          bogon_exempt=tuple(self.cfg.bogon_exempt), known_existing_names=known)
+        ctx = run_context(
+            [(r.target, r.steps) for r in results],
+            fingerprints=self.cfg.fingerprints,
+            bogon_exempt=tuple(self.cfg.bogon_exempt),
+            known_existing_names=known,
+        )
         for r in results:
-            r.verdict = classify(r.target, r.steps, ctx, control=from_result(r.control),
-                                 deadline_exceeded=r.deadline_exceeded)
+            r.verdict = classify(
+                r.target, r.steps, ctx, control=from_result(r.control), deadline_exceeded=r.deadline_exceeded
+            )
         return ctx
 
     def records(self, results: list[TargetResult], run_id: str, ctx: RunContext) -> list[dict[str, Any]]:
         health = ctx.health
         controls = {
-            "canaries": {"domestic_ok": health.domestic_ok, "domestic_total": health.domestic_total,
-                         "international_ok": health.international_ok,
-                         "international_total": health.international_total},
+            "canaries": {
+                "domestic_ok": health.domestic_ok,
+                "domestic_total": health.domestic_total,
+                "international_ok": health.international_ok,
+                "international_total": health.international_total,
+            },
             "canary_throughput_bps": ctx.canary_throughput_bps,
             "canary_fetch_bps": ctx.canary_fetch_bps,
             "canary_rtt_ms": ctx.canary_rtt_ms,
         }
-        config = {"resolvers": [s.label for s in self.resolvers], "timeout": self.cfg.timeout,
-                  "retries": self.cfg.retries, "ca_bundle": bool(self.cfg.ca_bundle),
-                  "control_sni": self.cfg.control_sni}
+        config = {
+            "resolvers": [s.label for s in self.resolvers],
+            "timeout": self.cfg.timeout,
+            "retries": self.cfg.retries,
+            "ca_bundle": bool(self.cfg.ca_bundle),
+            "control_sni": self.cfg.control_sni,
+        }
         out = []
         for r in results:
             target = {"platform": r.target.platform, "name": r.target.name, "kind": r.target.kind}
@@ -436,17 +518,24 @@ class Runner:
             extra: dict[str, Any] = {"deadline_exceeded": r.deadline_exceeded, "controls": controls, "config": config}
             if r.control is not None:
                 extra["control"] = r.control.to_dict()
-            out.append(make_record(
-                run_id=run_id, measured_at=r.measured_at, vantage=self.cfg.vantage.to_dict(),
-                software_version=__version__, target=target, steps=r.steps.to_dict(),
-                verdict=r.verdict.to_dict(),
-                extra=extra,
-            ))
+            out.append(
+                make_record(
+                    run_id=run_id,
+                    measured_at=r.measured_at,
+                    vantage=self.cfg.vantage.to_dict(),
+                    software_version=__version__,
+                    target=target,
+                    steps=r.steps.to_dict(),
+                    verdict=r.verdict.to_dict(),
+                    extra=extra,
+                )
+            )
         return out
 
 
-async def run_async(cfg: RunConfig, targets: list[Target],
-                    on_target_done: Callable[[TargetResult], None] | None = None) -> RunSummary:
+async def run_async(
+    cfg: RunConfig, targets: list[Target], on_target_done: Callable[[TargetResult], None] | None = None
+) -> RunSummary:
     """Measure every target once, judge, and build the results lines. Writes nothing; cancelling
     the task abandons the run (the daemon's stop) and leaves nothing behind."""
     started = time.monotonic()
@@ -455,5 +544,6 @@ async def run_async(cfg: RunConfig, targets: list[Target],
     results = await runner.measure_all(targets)
     ctx = runner.judge(results)
     records = runner.records(results, run_id, ctx)
-    return RunSummary(run_id=run_id, results=results, records=records, written_to=None,
-                      elapsed_s=time.monotonic() - started)
+    return RunSummary(
+        run_id=run_id, results=results, records=records, written_to=None, elapsed_s=time.monotonic() - started
+    )

@@ -145,8 +145,9 @@ class BurstPlanner:
             # Fill the budget earliest-first: the first re-measurements matter most for the bounds.
             by_index: list[BurstJob] = []
             for i, (at, delay) in enumerate(zip(burst_times(now, self.delays), self.delays, strict=True), start=1):
-                by_index.append(BurstJob(id=f"burst-{next(self._ids)}", at=at, index=i, of=len(self.delays),
-                                         after_s=delay))
+                by_index.append(
+                    BurstJob(id=f"burst-{next(self._ids)}", at=at, index=i, of=len(self.delays), after_s=delay)
+                )
             for job in by_index:
                 for name in changed:
                     if self.pending + sum(len(j.names) for j in by_index) >= self.max_pending:

@@ -31,8 +31,14 @@ import pandas as pd
 from probe.control.client import JSON_PARSE_ERROR
 from probe.control.convert import normalize_failure, to_measurement
 from probe.control.model import ControlResponse
-from probe.failures import (CERT_FAILURES, DNS_NO_ANSWER, DNS_NXDOMAIN, DNS_SERVFAIL, SSL_UNKNOWN_AUTHORITY,
-                            UNKNOWN_FAILURE)
+from probe.failures import (
+    CERT_FAILURES,
+    DNS_NO_ANSWER,
+    DNS_NXDOMAIN,
+    DNS_SERVFAIL,
+    SSL_UNKNOWN_AUTHORITY,
+    UNKNOWN_FAILURE,
+)
 from probe.fingerprints import FingerprintDB
 from probe.records import DNSAttempt, HTTPAttempt, HTTPRedirect, Steps, TCPAttempt, TLSAttempt, Verdict
 from probe.targets import Endpoint, Target
@@ -41,32 +47,80 @@ from probe.verdict import RULES, CanaryHealth, ControlMeasurement, RunContext, c
 SUPPORTED_TESTS = ("web_connectivity", "telegram", "whatsapp", "facebook_messenger", "signal")
 
 COLUMNS = [
-    "measurement_uid", "report_id", "input", "measured_at", "probe_cc", "probe_asn", "test_name",
-    "test_version", "target", "platform", "status", "layer", "method", "rule", "confidence", "confirmed",
-    "reason", "ooni_blocking", "ooni_anomaly", "source", "line",
+    "measurement_uid",
+    "report_id",
+    "input",
+    "measured_at",
+    "probe_cc",
+    "probe_asn",
+    "test_name",
+    "test_version",
+    "target",
+    "platform",
+    "status",
+    "layer",
+    "method",
+    "rule",
+    "confidence",
+    "confirmed",
+    "reason",
+    "ooni_blocking",
+    "ooni_anomaly",
+    "source",
+    "line",
 ]
 
 # Names each OONI IM test resolves: fixed by the test's specification, published by the platform,
 # so with a single resolver an NXDOMAIN for one of them is blocking, not "the name is gone".
 _IM_NAMES = {
-    "signal": frozenset({"textsecure-service.whispersystems.org", "storage.signal.org", "api.directory.signal.org",
-                         "cdn.signal.org", "cdn2.signal.org", "sfu.voip.signal.org", "uptime.signal.org"}),
+    "signal": frozenset(
+        {
+            "textsecure-service.whispersystems.org",
+            "storage.signal.org",
+            "api.directory.signal.org",
+            "cdn.signal.org",
+            "cdn2.signal.org",
+            "sfu.voip.signal.org",
+            "uptime.signal.org",
+        }
+    ),
     "telegram": frozenset({"web.telegram.org"}),
     "whatsapp": frozenset({"web.whatsapp.com", "v.whatsapp.net"} | {f"e{i}.whatsapp.net" for i in range(1, 17)}),
-    "facebook_messenger": frozenset({"b-api.facebook.com", "b-graph.facebook.com", "edge-mqtt.facebook.com",
-                                     "external.xx.fbcdn.net", "scontent.xx.fbcdn.net", "star.c10r.facebook.com",
-                                     "stun.fbsbx.com"}),
+    "facebook_messenger": frozenset(
+        {
+            "b-api.facebook.com",
+            "b-graph.facebook.com",
+            "edge-mqtt.facebook.com",
+            "external.xx.fbcdn.net",
+            "scontent.xx.fbcdn.net",
+            "star.c10r.facebook.com",
+            "stun.fbsbx.com",
+        }
+    ),
 }
 
 _PLATFORM_SUFFIXES = (
-    ("facebook.com", "facebook"), ("fbcdn.net", "facebook"), ("messenger.com", "facebook"), ("fbsbx.com", "facebook"),
-    ("instagram.com", "instagram"), ("cdninstagram.com", "instagram"),
-    ("twitter.com", "twitter"), ("x.com", "twitter"), ("twimg.com", "twitter"),
-    ("telegram.org", "telegram"), ("t.me", "telegram"),
-    ("whatsapp.com", "whatsapp"), ("whatsapp.net", "whatsapp"),
-    ("youtube.com", "youtube"), ("ytimg.com", "youtube"), ("googlevideo.com", "youtube"),
-    ("signal.org", "signal"), ("whispersystems.org", "signal"),
-    ("wikipedia.org", "wikipedia"), ("tiktok.com", "tiktok"), ("google.com", "google"),
+    ("facebook.com", "facebook"),
+    ("fbcdn.net", "facebook"),
+    ("messenger.com", "facebook"),
+    ("fbsbx.com", "facebook"),
+    ("instagram.com", "instagram"),
+    ("cdninstagram.com", "instagram"),
+    ("twitter.com", "twitter"),
+    ("x.com", "twitter"),
+    ("twimg.com", "twitter"),
+    ("telegram.org", "telegram"),
+    ("t.me", "telegram"),
+    ("whatsapp.com", "whatsapp"),
+    ("whatsapp.net", "whatsapp"),
+    ("youtube.com", "youtube"),
+    ("ytimg.com", "youtube"),
+    ("googlevideo.com", "youtube"),
+    ("signal.org", "signal"),
+    ("whispersystems.org", "signal"),
+    ("wikipedia.org", "wikipedia"),
+    ("tiktok.com", "tiktok"),
+    ("google.com", "google"),
 )
 
 # Signal's own root certificate (O=Signal Messenger, LLC, CN=Signal Messenger, 2022-01-26..2032-01-24),
@@ -107,14 +161,17 @@ def _expand(path_or_paths: str | Path | Iterable[str | Path]) -> list[Path]:
     for it in items:
         p = Path(it)
         if p.is_dir():
-            out += sorted(x for x in p.rglob("*") if x.is_file() and x.name.endswith((".json", ".jsonl", ".json.gz", ".jsonl.gz")))
+            out += sorted(
+                x for x in p.rglob("*") if x.is_file() and x.name.endswith((".json", ".jsonl", ".json.gz", ".jsonl.gz"))
+            )
         else:
             out.append(p)
     return out
 
 
-def read_ooni(path_or_paths: str | Path | Iterable[str | Path], *, fingerprints: FingerprintDB | None = None
-              ) -> pd.DataFrame:
+def read_ooni(
+    path_or_paths: str | Path | Iterable[str | Path], *, fingerprints: FingerprintDB | None = None
+) -> pd.DataFrame:
     """Read OONI measurements and classify each with reachprobe's verdict rules.
 
     ``fingerprints``: the blockpage database (e.g. ``FingerprintDB.from_ooni_csv(...)``); default the
@@ -125,18 +182,32 @@ def read_ooni(path_or_paths: str | Path | Iterable[str | Path], *, fingerprints:
     for path in _expand(path_or_paths):
         for line, doc, err in _iter_documents(path):
             if err is not None or not isinstance(doc, dict):
-                skipped.append({"file": str(path), "line": line, "test_name": None, "reason": err or "not a JSON object"})
+                skipped.append(
+                    {"file": str(path), "line": line, "test_name": None, "reason": err or "not a JSON object"}
+                )
                 continue
             test = doc.get("test_name")
             if test not in SUPPORTED_TESTS:
-                skipped.append({"file": str(path), "line": line, "test_name": test,
-                                "reason": f"test {test!r} is not one reachprobe classifies"})
+                skipped.append(
+                    {
+                        "file": str(path),
+                        "line": line,
+                        "test_name": test,
+                        "reason": f"test {test!r} is not one reachprobe classifies",
+                    }
+                )
                 continue
             try:
                 rows.append(measurement_row(doc, db, source=str(path), line=line))
             except Exception as e:  # noqa: BLE001 - one odd measurement must not stop the batch
-                skipped.append({"file": str(path), "line": line, "test_name": test,
-                                "reason": f"could not convert: {type(e).__name__}: {e}"})
+                skipped.append(
+                    {
+                        "file": str(path),
+                        "line": line,
+                        "test_name": test,
+                        "reason": f"could not convert: {type(e).__name__}: {e}",
+                    }
+                )
     df = pd.DataFrame(rows, columns=COLUMNS)
     df["measured_at"] = pd.to_datetime(df["measured_at"], utc=True, errors="coerce")
     df["probe_asn"] = df["probe_asn"].astype("Int64")
@@ -159,8 +230,9 @@ def measurement_row(doc: dict[str, Any], db: FingerprintDB, *, source: str = "",
     target, steps, control, known = convert(doc, db)
     if tk is None:
         rule = RULES["inconclusive.no_test_keys"]
-        verdict = Verdict(rule.status, rule.layer, rule.method, rule.id, confidence=0.0,
-                          reason="the measurement carries no test keys")
+        verdict = Verdict(
+            rule.status, rule.layer, rule.method, rule.id, confidence=0.0, reason="the measurement carries no test keys"
+        )
     else:
         ctx = RunContext(health=CanaryHealth(), fingerprints=db, known_existing_names=known)
         verdict = classify(target, steps, ctx, control=control)
@@ -211,8 +283,11 @@ def ooni_label(test: str, tk: dict[str, Any] | None) -> str | None:
             if tk.get("telegram_web_status") == "blocked":
                 parts.append("web")
     elif test == "whatsapp":
-        for key, name in (("registration_server_status", "registration"), ("whatsapp_endpoints_status", "endpoints"),
-                          ("whatsapp_web_status", "web")):
+        for key, name in (
+            ("registration_server_status", "registration"),
+            ("whatsapp_endpoints_status", "endpoints"),
+            ("whatsapp_web_status", "web"),
+        ):
             if tk.get(key) is not None:
                 known = True
                 if tk.get(key) == "blocked":
@@ -249,22 +324,36 @@ def convert(doc: dict[str, Any], db: FingerprintDB) -> tuple[Target, Steps, Cont
     steps.http = _http(tk.get("requests") or [], db, chain=chain)
     if chain and not steps.http and inp and tk.get("http_experiment_failure"):
         # Older probes recorded a failed fetch only in http_experiment_failure.
-        steps.http = [HTTPAttempt(attempt=1, url=inp, t0=0.0, duration_ms=0.0,
-                                  failure=_failure(tk["http_experiment_failure"]),
-                                  error_detail=str(tk["http_experiment_failure"]))]
+        steps.http = [
+            HTTPAttempt(
+                attempt=1,
+                url=inp,
+                t0=0.0,
+                duration_ms=0.0,
+                failure=_failure(tk["http_experiment_failure"]),
+                error_detail=str(tk["http_experiment_failure"]),
+            )
+        ]
 
     names = sorted({a.query for a in steps.dns})
     if test == "web_connectivity":
         host = (urlsplit(inp or "").hostname or "").lower()
-        target = Target(platform=platform_of(host), name=inp or "?", kind="web", urls=(inp,) if inp else (),
-                        dns_names=(host,) if host else (), tls_name=host or None)
+        target = Target(
+            platform=platform_of(host),
+            name=inp or "?",
+            kind="web",
+            urls=(inp,) if inp else (),
+            dns_names=(host,) if host else (),
+            tls_name=host or None,
+        )
         control = _control(tk, inp)
     else:
         platform = {"facebook_messenger": "facebook"}.get(test, test)
         urls = tuple(dict.fromkeys(a.url for a in steps.http if a.url))
         endpoints = tuple(dict.fromkeys(Endpoint(a.ip, a.port) for a in steps.tcp)) if test == "telegram" else ()
-        target = Target(platform=platform, name=test, kind="web", urls=urls, endpoints=endpoints,
-                        dns_names=tuple(names))
+        target = Target(
+            platform=platform, name=test, kind="web", urls=urls, endpoints=endpoints, dns_names=tuple(names)
+        )
         control = None
     return target, steps, control, known
 
@@ -315,11 +404,22 @@ def _dns(queries: list[dict[str, Any]], skip: set[str]) -> list[DNSAttempt]:
         if failure is None and not addrs and qtype in ("A", "AAAA"):
             failure = DNS_NO_ANSWER
         rcode = {DNS_NXDOMAIN: "NXDOMAIN", DNS_SERVFAIL: "SERVFAIL"}.get(failure or "", None)
-        out.append(DNSAttempt(attempt=counter[key], query=name, qtype=qtype, resolver=resolver,
-                              resolver_address=q.get("resolver_address") or None,
-                              transport=q.get("engine") or "system", t0=float(q.get("t") or 0.0), duration_ms=0.0,
-                              failure=failure, rcode=rcode or ("NOERROR" if failure is None else None),
-                              answers=addrs, cnames=cnames))
+        out.append(
+            DNSAttempt(
+                attempt=counter[key],
+                query=name,
+                qtype=qtype,
+                resolver=resolver,
+                resolver_address=q.get("resolver_address") or None,
+                transport=q.get("engine") or "system",
+                t0=float(q.get("t") or 0.0),
+                duration_ms=0.0,
+                failure=failure,
+                rcode=rcode or ("NOERROR" if failure is None else None),
+                answers=addrs,
+                cnames=cnames,
+            )
+        )
     return out
 
 
@@ -335,8 +435,16 @@ def _tcp(conns: list[dict[str, Any]]) -> list[TCPAttempt]:
         if failure is None and st.get("success") is False:
             failure = UNKNOWN_FAILURE
         counter[(ip, port)] += 1
-        out.append(TCPAttempt(attempt=counter[(ip, port)], ip=ip, port=int(port), t0=float(c.get("t") or 0.0),
-                              duration_ms=0.0, failure=failure))
+        out.append(
+            TCPAttempt(
+                attempt=counter[(ip, port)],
+                ip=ip,
+                port=int(port),
+                t0=float(c.get("t") or 0.0),
+                duration_ms=0.0,
+                failure=failure,
+            )
+        )
     return out
 
 
@@ -366,12 +474,26 @@ def _tls(handshakes: list[dict[str, Any]], test: str) -> list[TLSAttempt]:
         elif failure is not None:
             valid = False
         if test == "signal" and failure == SSL_UNKNOWN_AUTHORITY and _signal_chain_ok(h.get("peer_certificates"), sni):
-            detail = "OONI: ssl_unknown_authority; chain verified against Signal's own 2022 root (outdated pin in the test)"
+            detail = (
+                "OONI: ssl_unknown_authority; chain verified against Signal's own 2022 root (outdated pin in the test)"
+            )
             failure, valid = None, True
         counter[(ip, port, sni)] += 1
-        out.append(TLSAttempt(attempt=counter[(ip, port, sni)], ip=ip, port=port, sni=sni,
-                              t0=float(h.get("t") or 0.0), duration_ms=0.0, failure=failure, cert_valid=valid,
-                              tls_version=h.get("tls_version"), cipher=h.get("cipher_suite"), error_detail=detail))
+        out.append(
+            TLSAttempt(
+                attempt=counter[(ip, port, sni)],
+                ip=ip,
+                port=port,
+                sni=sni,
+                t0=float(h.get("t") or 0.0),
+                duration_ms=0.0,
+                failure=failure,
+                cert_valid=valid,
+                tls_version=h.get("tls_version"),
+                cipher=h.get("cipher_suite"),
+                error_detail=detail,
+            )
+        )
     return out
 
 
@@ -414,8 +536,9 @@ def _http(requests: list[dict[str, Any]], db: FingerprintDB, *, chain: bool) -> 
         last, hops = reqs[0], list(reversed(reqs[1:]))
         a = _one_http(last, db, attempt=1)
         first_url = (hops[0]["request"]["url"]) if hops else a.url
-        a.redirects = [HTTPRedirect(url=h["request"]["url"], status=int((h.get("response") or {}).get("code") or 0))
-                       for h in hops] + ([HTTPRedirect(url=a.url, status=a.status or 0)] if hops else [])
+        a.redirects = [
+            HTTPRedirect(url=h["request"]["url"], status=int((h.get("response") or {}).get("code") or 0)) for h in hops
+        ] + ([HTTPRedirect(url=a.url, status=a.status or 0)] if hops else [])
         if hops:
             a.final_url, a.url = a.url, first_url
         return [a]
@@ -437,10 +560,18 @@ def _one_http(r: dict[str, Any], db: FingerprintDB, *, attempt: int) -> HTTPAtte
     headers = _headers(resp)
     failure = _failure(r.get("failure"))
     return HTTPAttempt(
-        attempt=attempt, url=r["request"]["url"], t0=float(r.get("t") or 0.0), duration_ms=0.0, failure=failure,
-        final_url=r["request"]["url"], status=status, headers=headers,
-        body_length=len(body_bytes) if body_bytes else None, body_truncated=bool(resp.get("body_is_truncated")),
-        body_head=body[:4096] if body else None, fingerprints=db.match_body(body) if body else [],
+        attempt=attempt,
+        url=r["request"]["url"],
+        t0=float(r.get("t") or 0.0),
+        duration_ms=0.0,
+        failure=failure,
+        final_url=r["request"]["url"],
+        status=status,
+        headers=headers,
+        body_length=len(body_bytes) if body_bytes else None,
+        body_truncated=bool(resp.get("body_is_truncated")),
+        body_head=body[:4096] if body else None,
+        fingerprints=db.match_body(body) if body else [],
         error_detail=str(r.get("failure")) if r.get("failure") else None,
     )
 
@@ -497,5 +628,6 @@ def _signal_chain_ok(certs: Any, sni: str) -> bool:
         names = [n.lower() for n in sans.get_values_for_type(x509.DNSName)]
     except Exception:  # noqa: BLE001
         names = []
-    return any(n == sni or (n.startswith("*.") and sni.endswith(n[1:]) and sni.count(".") == n.count("."))
-               for n in names)
+    return any(
+        n == sni or (n.startswith("*.") and sni.endswith(n[1:]) and sni.count(".") == n.count(".")) for n in names
+    )

@@ -136,60 +136,143 @@ def check_results_dir(path: Path) -> None:
 def common_run_options(f):
     """Options shared by `run` and `daemon`."""
     opts = [
-        click.option("--targets", "targets_path", type=click.Path(dir_okay=False), show_default=True,
-                     default=lambda: os.environ.get("REACHPROBE_TARGETS", "targets.yaml"),
-                     help="Targets file. [env REACHPROBE_TARGETS]"),
-        click.option("--results", "results_dir", type=click.Path(file_okay=False), show_default=True,
-                     default=lambda: os.environ.get("REACHPROBE_RESULTS", "results"),
-                     help="Results directory (one JSONL file per UTC day). [env REACHPROBE_RESULTS]"),
-        click.option("--vantage", default=lambda: os.environ.get("REACHPROBE_VANTAGE"),
-                     help="Vantage label (default: a random id kept in the config dir; never your IP)."),
-        click.option("--asn", default=lambda: os.environ.get("REACHPROBE_ASN"), metavar="N",
-                     help="Your network's AS number, 1-4294967295, if you know it (never looked up online)."),
+        click.option(
+            "--targets",
+            "targets_path",
+            type=click.Path(dir_okay=False),
+            show_default=True,
+            default=lambda: os.environ.get("REACHPROBE_TARGETS", "targets.yaml"),
+            help="Targets file. [env REACHPROBE_TARGETS]",
+        ),
+        click.option(
+            "--results",
+            "results_dir",
+            type=click.Path(file_okay=False),
+            show_default=True,
+            default=lambda: os.environ.get("REACHPROBE_RESULTS", "results"),
+            help="Results directory (one JSONL file per UTC day). [env REACHPROBE_RESULTS]",
+        ),
+        click.option(
+            "--vantage",
+            default=lambda: os.environ.get("REACHPROBE_VANTAGE"),
+            help="Vantage label (default: a random id kept in the config dir; never your IP).",
+        ),
+        click.option(
+            "--asn",
+            default=lambda: os.environ.get("REACHPROBE_ASN"),
+            metavar="N",
+            help="Your network's AS number, 1-4294967295, if you know it (never looked up online).",
+        ),
         click.option("--cc", default=lambda: os.environ.get("REACHPROBE_CC"), help="Two-letter country code, e.g. IR."),
-        click.option("--network", default=lambda: os.environ.get("REACHPROBE_NETWORK"),
-                     help="Free-text network name, e.g. 'MCI mobile'."),
-        click.option("--resolver", "resolvers", multiple=True, metavar="IP[:PORT]|https://…|tls://…",
-                     help="Also query this resolver (repeatable): an address (UDP), tcp://IP, DNS over HTTPS "
-                          "(https://HOST/dns-query) or over TLS (tls://HOST[:853]); '#IP' pins a DoH/DoT "
-                          "server's address. The system resolver is always asked."),
-        click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
-                     help="Trust only this CA bundle instead of the system store."),
-        click.option("--concurrency", type=click.IntRange(1, 512), default=8, show_default=True,
-                     help="Targets measured at once."),
-        click.option("--timeout", type=click.FloatRange(0.1, 120), default=10.0, show_default=True,
-                     help="Seconds per step attempt."),
-        click.option("--target-deadline", type=click.FloatRange(1, 3600), default=90.0, show_default=True,
-                     help="Seconds per target, all steps and retries included."),
-        click.option("--retries", type=click.IntRange(0, 5), default=2, show_default=True,
-                     help="Extra attempts for a failed step (every attempt is kept)."),
-        click.option("--control-sni", default="example.com", show_default=True,
-                     help="Harmless SNI tried on an address whose TLS handshake failed."),
-        click.option("--ipv6/--no-ipv6", default=False, show_default=True,
-                     help="Connect to IPv6 answers too (AAAA is always queried)."),
+        click.option(
+            "--network",
+            default=lambda: os.environ.get("REACHPROBE_NETWORK"),
+            help="Free-text network name, e.g. 'MCI mobile'.",
+        ),
+        click.option(
+            "--resolver",
+            "resolvers",
+            multiple=True,
+            metavar="IP[:PORT]|https://…|tls://…",
+            help="Also query this resolver (repeatable): an address (UDP), tcp://IP, DNS over HTTPS "
+            "(https://HOST/dns-query) or over TLS (tls://HOST[:853]); '#IP' pins a DoH/DoT "
+            "server's address. The system resolver is always asked.",
+        ),
+        click.option(
+            "--ca-bundle",
+            type=click.Path(exists=True, dir_okay=False),
+            help="Trust only this CA bundle instead of the system store.",
+        ),
+        click.option(
+            "--concurrency", type=click.IntRange(1, 512), default=8, show_default=True, help="Targets measured at once."
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(0.1, 120),
+            default=10.0,
+            show_default=True,
+            help="Seconds per step attempt.",
+        ),
+        click.option(
+            "--target-deadline",
+            type=click.FloatRange(1, 3600),
+            default=90.0,
+            show_default=True,
+            help="Seconds per target, all steps and retries included.",
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(0, 5),
+            default=2,
+            show_default=True,
+            help="Extra attempts for a failed step (every attempt is kept).",
+        ),
+        click.option(
+            "--control-sni",
+            default="example.com",
+            show_default=True,
+            help="Harmless SNI tried on an address whose TLS handshake failed.",
+        ),
+        click.option(
+            "--ipv6/--no-ipv6",
+            default=False,
+            show_default=True,
+            help="Connect to IPv6 answers too (AAAA is always queried).",
+        ),
         click.option("--platform", "platforms", multiple=True, help="Only these platforms (canaries always run)."),
-        click.option("--inject-check/--no-inject-check", default=True, show_default=True,
-                     help="Send one raw DNS query per name and collect every response (injection check; "
-                          "raw capture needs CAP_NET_RAW, else a plain UDP socket is used)."),
-        click.option("--inject-window", type=click.FloatRange(0.1, 10), default=1.0, show_default=True,
-                     help="Seconds the injection check listens for responses."),
-        click.option("--packet-capture/--no-packet-capture", default=True, show_default=True,
-                     help="Record the IP TTL/ID of each connection's SYN-ACK and of any RST (one capture "
-                          "per run; needs CAP_NET_RAW, else recorded as skipped)."),
-        click.option("--fingerprints", "fingerprints_dir", type=click.Path(exists=True, file_okay=False),
-                     help="Directory with more fingerprint lists (OONI's ooni_fingerprints_{dns,http}.csv, "
-                          "Citizen Lab's dns.csv/http.csv), added to the default set."),
-        click.option("--allow-answers", "allow_answers", multiple=True, metavar="CIDR",
-                     help="Special-purpose network whose DNS answers are normal here (a lab, a private "
-                          "deployment); repeatable. Never needed on the public internet."),
-        click.option("--control", "controls", multiple=True, metavar="URL", envvar="REACHPROBE_CONTROL",
-                     help="Test helper asked for the outside view of each web target (OONI's protocol: "
-                          "`reachprobe helper`, or OONI's own); repeatable, tried in order. A helper that "
-                          "fails is recorded, never taken as blocking. [env REACHPROBE_CONTROL, "
-                          "whitespace-separated]"),
-        click.option("--control-ca-bundle", type=click.Path(exists=True, dir_okay=False),
-                     help="Trust only this CA bundle for the helpers' HTTPS (a self-hosted helper with its "
-                          "own CA); default: the system store."),
+        click.option(
+            "--inject-check/--no-inject-check",
+            default=True,
+            show_default=True,
+            help="Send one raw DNS query per name and collect every response (injection check; "
+            "raw capture needs CAP_NET_RAW, else a plain UDP socket is used).",
+        ),
+        click.option(
+            "--inject-window",
+            type=click.FloatRange(0.1, 10),
+            default=1.0,
+            show_default=True,
+            help="Seconds the injection check listens for responses.",
+        ),
+        click.option(
+            "--packet-capture/--no-packet-capture",
+            default=True,
+            show_default=True,
+            help="Record the IP TTL/ID of each connection's SYN-ACK and of any RST (one capture "
+            "per run; needs CAP_NET_RAW, else recorded as skipped).",
+        ),
+        click.option(
+            "--fingerprints",
+            "fingerprints_dir",
+            type=click.Path(exists=True, file_okay=False),
+            help="Directory with more fingerprint lists (OONI's ooni_fingerprints_{dns,http}.csv, "
+            "Citizen Lab's dns.csv/http.csv), added to the default set.",
+        ),
+        click.option(
+            "--allow-answers",
+            "allow_answers",
+            multiple=True,
+            metavar="CIDR",
+            help="Special-purpose network whose DNS answers are normal here (a lab, a private "
+            "deployment); repeatable. Never needed on the public internet.",
+        ),
+        click.option(
+            "--control",
+            "controls",
+            multiple=True,
+            metavar="URL",
+            envvar="REACHPROBE_CONTROL",
+            help="Test helper asked for the outside view of each web target (OONI's protocol: "
+            "`reachprobe helper`, or OONI's own); repeatable, tried in order. A helper that "
+            "fails is recorded, never taken as blocking. [env REACHPROBE_CONTROL, "
+            "whitespace-separated]",
+        ),
+        click.option(
+            "--control-ca-bundle",
+            type=click.Path(exists=True, dir_okay=False),
+            help="Trust only this CA bundle for the helpers' HTTPS (a self-hosted helper with its "
+            "own CA); default: the system store.",
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -212,8 +295,10 @@ def build_config(o: dict):
         known = set(target_set.platforms())
         unknown = sorted(set(o["platforms"]) - known)
         if unknown:
-            fail(f"--platform {', '.join(unknown)}: not in {o['targets_path']} (has {', '.join(sorted(known))})",
-                 ExitCode.CONFIG)
+            fail(
+                f"--platform {', '.join(unknown)}: not in {o['targets_path']} (has {', '.join(sorted(known))})",
+                ExitCode.CONFIG,
+            )
         targets = [t for t in targets if t.platform in o["platforms"] or t.is_canary]
     if not targets:
         fail(f"{o['targets_path']}: no targets to measure", ExitCode.CONFIG)
@@ -223,8 +308,9 @@ def build_config(o: dict):
         try:
             ResolverSpec.parse(r)
         except ValueError as exc:
-            fail(f"--resolver {r!r}: {exc}; give IP[:PORT], https://HOST/dns-query or tls://HOST[:PORT]",
-                 ExitCode.CONFIG)
+            fail(
+                f"--resolver {r!r}: {exc}; give IP[:PORT], https://HOST/dns-query or tls://HOST[:PORT]", ExitCode.CONFIG
+            )
     try:
         asn = check_asn(o["asn"])
     except ValueError as exc:
@@ -270,12 +356,23 @@ def build_config(o: dict):
             fail(f"--control-ca-bundle {o['control_ca_bundle']}: not a PEM CA bundle ({exc})", ExitCode.CONFIG)
     extra = {"fingerprints": fingerprints} if fingerprints is not None else {}
     cfg = RunConfig(
-        vantage=vantage, results_dir=Path(o["results_dir"]), resolvers=tuple(o["resolvers"]),
-        ca_bundle=ca_bundle, concurrency=o["concurrency"], timeout=o["timeout"],
-        target_deadline=o["target_deadline"], retries=o["retries"], control_sni=o["control_sni"],
-        ipv6=o["ipv6"], inject_check=o["inject_check"], inject_window=o["inject_window"],
+        vantage=vantage,
+        results_dir=Path(o["results_dir"]),
+        resolvers=tuple(o["resolvers"]),
+        ca_bundle=ca_bundle,
+        concurrency=o["concurrency"],
+        timeout=o["timeout"],
+        target_deadline=o["target_deadline"],
+        retries=o["retries"],
+        control_sni=o["control_sni"],
+        ipv6=o["ipv6"],
+        inject_check=o["inject_check"],
+        inject_window=o["inject_window"],
         packet_capture=o["packet_capture"],
-        bogon_exempt=exempt, controls=tuple(o["controls"]), control_ca_bundle=o["control_ca_bundle"], **extra,
+        bogon_exempt=exempt,
+        controls=tuple(o["controls"]),
+        control_ca_bundle=o["control_ca_bundle"],
+        **extra,
     )
     return cfg, targets
 
@@ -283,9 +380,13 @@ def build_config(o: dict):
 def consent_option(f):
     """`--yes` for commands that measure."""
     return click.option(
-        "--yes", "-y", "consent_yes", is_flag=True,
+        "--yes",
+        "-y",
+        "consent_yes",
+        is_flag=True,
         help=f"Record that you have read `reachprobe consent --show` and agree (for unattended use; "
-             f"or set {CONSENT_ENV_VAR}=yes).")(f)
+        f"or set {CONSENT_ENV_VAR}=yes).",
+    )(f)
 
 
 def require_consent(yes: bool) -> None:
@@ -303,7 +404,10 @@ def acquire_lock_or_exit(results_dir):
     try:
         return RunLock(results_dir).acquire()
     except LockBusy as exc:
-        fail(f"another reachprobe is already measuring into {results_dir} "
-             f"({exc.holder_pid and f'pid {exc.holder_pid}' or 'lock held'}); not starting", ExitCode.LOCKED)
+        fail(
+            f"another reachprobe is already measuring into {results_dir} "
+            f"({exc.holder_pid and f'pid {exc.holder_pid}' or 'lock held'}); not starting",
+            ExitCode.LOCKED,
+        )
     except LockError as exc:
         fail(str(exc), ExitCode.FAILED)

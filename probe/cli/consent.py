@@ -10,8 +10,8 @@ from probe.cli.common import ExitCode
 from probe.consent import (
     CONSENT_TEXT,
     ENV_VAR,
-    can_ask,
     ask,
+    can_ask,
     consent_path,
     env_consents,
     record_consent,
@@ -35,8 +35,11 @@ def consent_cmd(show: bool, revoke: bool, consent_yes: bool) -> None:
     if show:
         click.echo(CONSENT_TEXT)
         data = stored_consent()
-        click.echo(f"stored: agreed {data['at']} via {data['via']} ({consent_path()})" if data
-                   else f"stored: no consent yet ({consent_path()})")
+        click.echo(
+            f"stored: agreed {data['at']} via {data['via']} ({consent_path()})"
+            if data
+            else f"stored: no consent yet ({consent_path()})"
+        )
         return
     if consent_yes:
         where = record_consent("--yes")
@@ -46,8 +49,14 @@ def consent_cmd(show: bool, revoke: bool, consent_yes: bool) -> None:
             sys.exit(ExitCode.CONFIG)
         where = record_consent("interactive")
     else:
-        click.echo(f"reachprobe: no terminal to ask on; after reading `reachprobe consent --show`, run "
-                   f"`reachprobe consent --yes` or set {ENV_VAR}=yes", err=True)
+        click.echo(
+            f"reachprobe: no terminal to ask on; after reading `reachprobe consent --show`, run "
+            f"`reachprobe consent --yes` or set {ENV_VAR}=yes",
+            err=True,
+        )
         sys.exit(ExitCode.CONFIG)
-    click.echo(f"consent recorded in {where}" if where
-               else f"consent given, but {consent_path()} is not writable: set {ENV_VAR}=yes to keep it")
+    click.echo(
+        f"consent recorded in {where}"
+        if where
+        else f"consent given, but {consent_path()} is not writable: set {ENV_VAR}=yes to keep it"
+    )

@@ -47,20 +47,44 @@ def _gap(ctx: click.Context, param: click.Parameter, value: str):
 
 @click.command("report")
 @click.argument("inputs", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Report file to write (written atomically).")
-@click.option("--format", "fmt", type=click.Choice(["html", "md", "csv"]), default=None,
-              help="Default: from the output suffix, else html.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Report file to write (written atomically).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "md", "csv"]),
+    default=None,
+    help="Default: from the output suffix, else html.",
+)
 @click.option("--since", callback=_iso, help="Only measurements at or after this UTC time (ISO 8601).")
 @click.option("--until", callback=_iso, help="Only measurements before this UTC time (ISO 8601).")
 @click.option("--platform", "platforms", multiple=True, help="Only this platform (repeatable).")
-@click.option("--ooni", "ooni", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="OONI measurement file to analyse with the results (repeatable).")
-@click.option("--max-gap", default="1h", show_default=True, callback=_gap,
-              help="A longer gap between measurements ends evidence (episodes do not span it).")
+@click.option(
+    "--ooni",
+    "ooni",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="OONI measurement file to analyse with the results (repeatable).",
+)
+@click.option(
+    "--max-gap",
+    default="1h",
+    show_default=True,
+    callback=_gap,
+    help="A longer gap between measurements ends evidence (episodes do not span it).",
+)
 @click.option("--engine", type=click.Choice(["pandas", "dask"]), default="pandas", show_default=True)
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="dask.distributed scheduler to use with --engine dask (e.g. tcp://scheduler:8786).")
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="dask.distributed scheduler to use with --engine dask (e.g. tcp://scheduler:8786).",
+)
 @click.option("--title", default=None, help="Report title.")
 def report_cmd(inputs, output, fmt, since, until, platforms, ooni, max_gap, engine, scheduler, title) -> None:
     """Write a report (HTML, Markdown or CSV) from results directories/files (JSONL or compacted Parquet)."""
@@ -88,8 +112,9 @@ def report_cmd(inputs, output, fmt, since, until, platforms, ooni, max_gap, engi
             try:
                 with warnings.catch_warnings():  # the skipped lines are printed below, one per line
                     warnings.simplefilter("ignore", aio.SkippedLinesWarning)
-                    df = analysis.load(list(inputs), engine=engine, since=since, until=until,
-                                       platforms=list(platforms) or None)
+                    df = analysis.load(
+                        list(inputs), engine=engine, since=since, until=until, platforms=list(platforms) or None
+                    )
             except FileNotFoundError as exc:
                 raise click.BadParameter(str(exc), param_hint="INPUTS") from exc
         if ooni:
@@ -103,16 +128,25 @@ def report_cmd(inputs, output, fmt, since, until, platforms, ooni, max_gap, engi
             if engine == "dask" and not aio.is_dask(df):
                 import dask.dataframe as dd
 
-                df = aio.mark_partitioned(dd.from_pandas(df, npartitions=1), "vantage",
-                                          {"read_report": df.attrs.get("read_report", {})})
+                df = aio.mark_partitioned(
+                    dd.from_pandas(df, npartitions=1), "vantage", {"read_report": df.attrs.get("read_report", {})}
+                )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", aio.SkippedLinesWarning)
             rep = aio.read_report(df)
         for msg in aio.report_messages(rep):
             click.echo(f"reachprobe: warning: {msg}", err=True)
         try:
-            data = write_report(df, output, fmt=fmt, since=since, until=until, platforms=list(platforms) or None,
-                                max_gap=max_gap, title=title)
+            data = write_report(
+                df,
+                output,
+                fmt=fmt,
+                since=since,
+                until=until,
+                platforms=list(platforms) or None,
+                max_gap=max_gap,
+                title=title,
+            )
         except NoData as exc:
             click.echo(f"reachprobe report: {exc}; no report written", err=True)
             sys.exit(ExitCode.FAILED)
@@ -122,14 +156,21 @@ def report_cmd(inputs, output, fmt, since, until, platforms, ooni, max_gap, engi
         if client is not None:
             client.close()
     a = data.analysis
-    click.echo(f"wrote {output} ({data.n} measurements; {len(a.windows)} unblocking window(s) in "
-               f"{len(a.events)} event(s), {len(a.blocking)} blocking episode(s), {len(a.blips)} blip(s))")
+    click.echo(
+        f"wrote {output} ({data.n} measurements; {len(a.windows)} unblocking window(s) in "
+        f"{len(a.events)} event(s), {len(a.blocking)} blocking episode(s), {len(a.blips)} blip(s))"
+    )
 
 
 @click.command("compact")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output directory (default: <first input dir>/parquet).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output directory (default: <first input dir>/parquet).",
+)
 @click.option("--force", is_flag=True, help="Rewrite every month even if its inputs did not change.")
 def compact_cmd(inputs, output, force) -> None:
     """Compact JSONL results into Parquet for analysis (one file per vantage and month; idempotent)."""
@@ -154,5 +195,7 @@ def compact_cmd(inputs, output, force) -> None:
         fail(f"-o/--output {output}:{where} {exc.strerror or exc}; compaction not finished", ExitCode.CONFIG)
     for msg in report_messages(res.read_report):
         click.echo(f"reachprobe: warning: {msg}", err=True)
-    click.echo(f"compacted {res.input_files} file(s) into {output}: {len(res.months_written)} month(s) written "
-               f"({res.rows} rows, {res.files_written} Parquet files), {len(res.months_skipped)} unchanged")
+    click.echo(
+        f"compacted {res.input_files} file(s) into {output}: {len(res.months_written)} month(s) written "
+        f"({res.rows} rows, {res.files_written} Parquet files), {len(res.months_skipped)} unchanged"
+    )

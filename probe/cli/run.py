@@ -11,13 +11,18 @@ from rich.console import Console
 from rich.table import Table
 
 from probe.cli import common  # common.build_config is looked up at call time (the test harness wraps it)
-from probe.cli.common import (ExitCode, acquire_lock_or_exit, common_run_options, consent_option, fail,
-                              require_consent)
+from probe.cli.common import ExitCode, acquire_lock_or_exit, common_run_options, consent_option, fail, require_consent
 from probe.records import STATUSES
 from probe.results import ReadReport, ResultsWriteError, iter_results, result_files
 
-STATUS_STYLE = {"ok": "green", "blocked": "red", "down": "yellow", "outage": "magenta",
-                "flaky": "cyan", "inconclusive": "dim"}
+STATUS_STYLE = {
+    "ok": "green",
+    "blocked": "red",
+    "down": "yellow",
+    "outage": "magenta",
+    "flaky": "cyan",
+    "inconclusive": "dim",
+}
 
 
 def summary_table(counts: dict[str, dict[str, int]], title: str) -> Table:
@@ -56,8 +61,14 @@ def run_cmd(quiet: bool, consent_yes: bool, **o) -> None:
     if show_progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        progress = Progress(TextColumn("measuring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=console, transient=True)
+        progress = Progress(
+            TextColumn("measuring"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
         task = progress.add_task("targets", total=len(targets))
         on_done = lambda _res: progress.advance(task)  # noqa: E731
         progress.start()
@@ -65,16 +76,14 @@ def run_cmd(quiet: bool, consent_yes: bool, **o) -> None:
         summary = run_once(cfg, targets, on_done)
     except ResultsWriteError as exc:
         total = exc.written + (exc.unwritten or 0)
-        fail(f"{exc.written} of {total} results lines written to {cfg.results_dir}, then: {exc}",
-             ExitCode.FAILED)
+        fail(f"{exc.written} of {total} results lines written to {cfg.results_dir}, then: {exc}", ExitCode.FAILED)
     finally:
         if progress is not None:
             progress.stop()
         lock.release()
     if not quiet:
         out = Console()
-        out.print(summary_table(summary.counts(),
-                                f"{len(summary.records)} measurements in {summary.elapsed_s:.1f}s"))
+        out.print(summary_table(summary.counts(), f"{len(summary.records)} measurements in {summary.elapsed_s:.1f}s"))
         out.print(f"written to {summary.written_to}")
         without, eligible = summary.without_control()
         if without:
@@ -84,10 +93,19 @@ def run_cmd(quiet: bool, consent_yes: bool, **o) -> None:
 
 
 @click.command("show")
-@click.argument("results_dir", required=False, type=click.Path(exists=True),
-                default=lambda: os.environ.get("REACHPROBE_RESULTS", "results"))
-@click.option("--runs", type=click.IntRange(1, 1000), default=1, show_default=True,
-              help="How many of the most recent runs to summarise.")
+@click.argument(
+    "results_dir",
+    required=False,
+    type=click.Path(exists=True),
+    default=lambda: os.environ.get("REACHPROBE_RESULTS", "results"),
+)
+@click.option(
+    "--runs",
+    type=click.IntRange(1, 1000),
+    default=1,
+    show_default=True,
+    help="How many of the most recent runs to summarise.",
+)
 def show_cmd(results_dir: str, runs: int) -> None:
     """Summarise the most recent runs in a results directory."""
     report = ReadReport()
@@ -114,7 +132,9 @@ def show_cmd(results_dir: str, runs: int) -> None:
     blocked = [r for r in latest.values() if r.get("verdict", {}).get("status") == "blocked"]
     for rec in sorted(blocked, key=lambda r: r["target"]["name"]):
         v = rec["verdict"]
-        console.print(f"  [red]blocked[/red] {rec['target']['name']}: {v.get('layer')}/{v.get('method')}"
-                      f" ({v.get('rule')}{', confirmed' if v.get('confirmed') else ''})")
+        console.print(
+            f"  [red]blocked[/red] {rec['target']['name']}: {v.get('layer')}/{v.get('method')}"
+            f" ({v.get('rule')}{', confirmed' if v.get('confirmed') else ''})"
+        )
     for msg in report.messages():
         click.echo(f"reachprobe: warning: {msg}", err=True)

@@ -31,8 +31,10 @@ def summary(ts: TargetSet, shown_path: str) -> str:
     """``targets.yaml: 23 targets on 7 platforms, 6 canaries``."""
     measured = [t for t in ts.targets if not t.is_canary]
     platforms = {t.platform for t in measured}
-    return (f"{shown_path}: {_plural(len(measured), 'target')} on {_plural(len(platforms), 'platform')}, "
-            f"{_plural(len(ts.canaries), 'canary', 'canaries')}")
+    return (
+        f"{shown_path}: {_plural(len(measured), 'target')} on {_plural(len(platforms), 'platform')}, "
+        f"{_plural(len(ts.canaries), 'canary', 'canaries')}"
+    )
 
 
 def _load_or_exit(ctx: click.Context, path: Path) -> TargetSet:
@@ -42,7 +44,7 @@ def _load_or_exit(ctx: click.Context, path: Path) -> TargetSet:
         for message in exc.all_messages():
             click.echo(message, err=True)
         ctx.exit(ExitCode.CONFIG)
-        raise AssertionError("unreachable")  # ctx.exit raises; this keeps type checkers content
+        raise AssertionError("unreachable") from None  # ctx.exit raises; this keeps type checkers content
 
 
 @click.group("targets")
@@ -60,8 +62,14 @@ def check_cmd(ctx: click.Context, file: Path) -> None:
 
 
 @targets_group.command("list")
-@click.option("--targets", "targets_file", default="targets.yaml", show_default=True,
-              type=click.Path(path_type=Path), help="Targets file to read.")
+@click.option(
+    "--targets",
+    "targets_file",
+    default="targets.yaml",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Targets file to read.",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
 def list_cmd(ctx: click.Context, targets_file: Path, fmt: str) -> None:
@@ -77,8 +85,14 @@ def list_cmd(ctx: click.Context, targets_file: Path, fmt: str) -> None:
     for t in ts.targets:
         tests = [*t.urls, *(str(e) for e in t.endpoints)]
         # Text(), not str: a "[" in a URL or name must not be read as rich markup
-        table.add_row(Text(t.platform), Text(t.name), Text(t.kind), Text("\n".join(tests)),
-                      Text("\n".join(t.dns_names)), Text(t.scope or ""))
+        table.add_row(
+            Text(t.platform),
+            Text(t.name),
+            Text(t.kind),
+            Text("\n".join(tests)),
+            Text("\n".join(t.dns_names)),
+            Text(t.scope or ""),
+        )
     Console().print(table)
 
 
@@ -98,19 +112,43 @@ def _platform_map(map_file: Path | None, entries: Iterable[str]) -> dict[str, st
 
 @targets_group.command("import-citizenlab")
 @click.argument("csv_path", metavar="CSV", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--platform-map", "map_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="File of 'domain,platform' lines ('#' comments) overriding the built-in map.")
-@click.option("--map", "map_entries", multiple=True, metavar="DOMAIN=PLATFORM",
-              help="One mapping, e.g. --map t.me=telegram (repeatable; wins over --platform-map).")
-@click.option("--category", "categories", multiple=True, metavar="CODE",
-              help="Keep only rows of this category code, e.g. GRP (repeatable).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the targets file here instead of to stdout.")
+@click.option(
+    "--platform-map",
+    "map_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File of 'domain,platform' lines ('#' comments) overriding the built-in map.",
+)
+@click.option(
+    "--map",
+    "map_entries",
+    multiple=True,
+    metavar="DOMAIN=PLATFORM",
+    help="One mapping, e.g. --map t.me=telegram (repeatable; wins over --platform-map).",
+)
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    metavar="CODE",
+    help="Keep only rows of this category code, e.g. GRP (repeatable).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the targets file here instead of to stdout.",
+)
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @click.pass_context
-def import_citizenlab_cmd(ctx: click.Context, csv_path: Path, map_file: Path | None,
-                          map_entries: tuple[str, ...], categories: tuple[str, ...],
-                          output: Path | None, force: bool) -> None:
+def import_citizenlab_cmd(
+    ctx: click.Context,
+    csv_path: Path,
+    map_file: Path | None,
+    map_entries: tuple[str, ...],
+    categories: tuple[str, ...],
+    output: Path | None,
+    force: bool,
+) -> None:
     """Convert a Citizen Lab test list (CSV) into a targets file.
 
     Each URL becomes a web target, grouped by platform (facebook.com -> facebook, ...; anything
@@ -142,7 +180,8 @@ def import_citizenlab_cmd(ctx: click.Context, csv_path: Path, map_file: Path | N
 
     header = [
         f"Imported from {csv_path.name} by `reachprobe targets import-citizenlab`"
-        + (f" (categories: {', '.join(categories)})" if categories else "") + ".",
+        + (f" (categories: {', '.join(categories)})" if categories else "")
+        + ".",
         "Source: Citizen Lab test lists, https://github.com/citizenlab/test-lists (CC BY-NC-SA 4.0).",
         "Review the platforms (unrecognised sites are under 'other') and add canaries before measuring:",
         "see docs/targets.md.",

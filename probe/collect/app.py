@@ -93,8 +93,13 @@ def create_app(cfg: CollectorConfig) -> Starlette:
         if cfg.store.has(v.id):
             return v.id, "duplicate", len(v.records)
         parts = cfg.store.write(v, data)
-        log.info("stored bundle %s from key %s…: %d measurement(s) in %s", v.id, v.key[:10], len(v.records),
-                 ", ".join(sorted(parts)))
+        log.info(
+            "stored bundle %s from key %s…: %d measurement(s) in %s",
+            v.id,
+            v.key[:10],
+            len(v.records),
+            ", ".join(sorted(parts)),
+        )
         return v.id, "stored", len(v.records)
 
     async def post_bundle(request: Request) -> JSONResponse:
@@ -106,8 +111,7 @@ def create_app(cfg: CollectorConfig) -> Starlette:
                 return _err(400, "garbage", "Content-Length is not a number")
             if declared > cfg.max_body:
                 log.warning("rejected a bundle: 413 too_large (Content-Length %d > cap %d)", declared, cfg.max_body)
-                return _err(413, "too_large", f"body of {declared} bytes (cap {cfg.max_body})",
-                            {"connection": "close"})
+                return _err(413, "too_large", f"body of {declared} bytes (cap {cfg.max_body})", {"connection": "close"})
         body = bytearray()
         try:
             async for chunk in request.stream():
@@ -138,5 +142,6 @@ def create_app(cfg: CollectorConfig) -> Starlette:
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
-    return Starlette(routes=[Route("/v1/bundles", post_bundle, methods=["POST"]),
-                             Route("/healthz", healthz, methods=["GET"])])
+    return Starlette(
+        routes=[Route("/v1/bundles", post_bundle, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
+    )

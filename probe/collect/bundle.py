@@ -65,18 +65,33 @@ def _canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-def build(lines: bytes, n_lines: int, key: Ed25519PrivateKey, *, vantages: list[str],
-          source: dict[str, Any] | None = None, software: str = "") -> Bundle:
+def build(
+    lines: bytes,
+    n_lines: int,
+    key: Ed25519PrivateKey,
+    *,
+    vantages: list[str],
+    source: dict[str, Any] | None = None,
+    software: str = "",
+) -> Bundle:
     """Sign a bundle of complete results lines (each ending in a newline)."""
     payload = gzip.compress(lines, compresslevel=6, mtime=0)
     kid = public_id(key.public_key())
     lines_sha = hashlib.sha256(lines).hexdigest()
     manifest = {
-        "format": FORMAT, "id": bundle_id(kid, lines_sha), "key": kid, "schema": SCHEMA,
-        "vantages": sorted(set(vantages)), "lines": n_lines,
-        "lines_bytes": len(lines), "lines_sha256": lines_sha,
-        "payload_bytes": len(payload), "payload_sha256": hashlib.sha256(payload).hexdigest(),
-        "compression": "gzip", "source": source or {}, "software": software,
+        "format": FORMAT,
+        "id": bundle_id(kid, lines_sha),
+        "key": kid,
+        "schema": SCHEMA,
+        "vantages": sorted(set(vantages)),
+        "lines": n_lines,
+        "lines_bytes": len(lines),
+        "lines_sha256": lines_sha,
+        "payload_bytes": len(payload),
+        "payload_sha256": hashlib.sha256(payload).hexdigest(),
+        "compression": "gzip",
+        "source": source or {},
+        "software": software,
     }
     mbytes = _canonical(manifest)
     sig = key.sign(MAGIC + mbytes)
@@ -93,9 +108,9 @@ def read_manifest(data: bytes) -> tuple[dict[str, Any], bytes, bytes, bytes]:
         raise BundleError(400, "garbage", f"manifest of {mlen} bytes (cap {MAX_MANIFEST})")
     if len(data) < 8 + mlen + SIG_LEN:
         raise BundleError(400, "truncated", "body ends inside the manifest or signature")
-    mbytes = data[8:8 + mlen]
-    sig = data[8 + mlen:8 + mlen + SIG_LEN]
-    payload = data[8 + mlen + SIG_LEN:]
+    mbytes = data[8 : 8 + mlen]
+    sig = data[8 + mlen : 8 + mlen + SIG_LEN]
+    payload = data[8 + mlen + SIG_LEN :]
     try:
         manifest = json.loads(mbytes)
     except ValueError:
@@ -105,8 +120,9 @@ def read_manifest(data: bytes) -> tuple[dict[str, Any], bytes, bytes, bytes]:
     return manifest, mbytes, sig, payload
 
 
-def verify(data: bytes, *, max_lines_bytes: int, allowed_keys: frozenset[str] | None = None,
-           check_key: Any = None) -> Verified:
+def verify(
+    data: bytes, *, max_lines_bytes: int, allowed_keys: frozenset[str] | None = None, check_key: Any = None
+) -> Verified:
     """Check a bundle fully; return its records. Raises BundleError with the status to answer.
 
     Order: structure, format and schema, key (allow-list), signature (cheap), ``check_key(key)`` (the
@@ -116,8 +132,11 @@ def verify(data: bytes, *, max_lines_bytes: int, allowed_keys: frozenset[str] | 
     if manifest.get("format") != FORMAT:
         raise BundleError(422, "format", f"bundle format {manifest.get('format')!r} is not {FORMAT}")
     if manifest.get("schema") not in SUPPORTED_SCHEMAS:
-        raise BundleError(422, "schema", f"results schema {manifest.get('schema')!r} is not supported "
-                                         f"({', '.join(sorted(SUPPORTED_SCHEMAS))})")
+        raise BundleError(
+            422,
+            "schema",
+            f"results schema {manifest.get('schema')!r} is not supported ({', '.join(sorted(SUPPORTED_SCHEMAS))})",
+        )
     kid = manifest.get("key")
     try:
         pub = parse_public_id(kid if isinstance(kid, str) else "")
@@ -137,8 +156,9 @@ def verify(data: bytes, *, max_lines_bytes: int, allowed_keys: frozenset[str] | 
     if manifest["lines_bytes"] > max_lines_bytes:
         raise BundleError(413, "too_large", f"{manifest['lines_bytes']} bytes of lines (cap {max_lines_bytes})")
     if len(payload) != manifest["payload_bytes"]:
-        raise BundleError(400, "truncated", f"payload has {len(payload)} bytes, manifest says "
-                                            f"{manifest['payload_bytes']}")
+        raise BundleError(
+            400, "truncated", f"payload has {len(payload)} bytes, manifest says {manifest['payload_bytes']}"
+        )
     if hashlib.sha256(payload).hexdigest() != manifest.get("payload_sha256"):
         raise BundleError(400, "hash", "payload SHA-256 does not match the manifest")
     lines = _gunzip(payload, max_lines_bytes)

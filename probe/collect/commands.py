@@ -41,22 +41,42 @@ def vantage_key_or_exit():
         sys.exit(EXIT_BAD)
     if key is None:
         if stored_consent() is None and not env_consents():
-            click.echo(f"reachprobe: no vantage key ({key_path()}): it is made when you agree with "
-                       "`reachprobe consent`", err=True)
+            click.echo(
+                f"reachprobe: no vantage key ({key_path()}): it is made when you agree with `reachprobe consent`",
+                err=True,
+            )
             sys.exit(EXIT_BAD)
         key = ensure_key()
     return key
 
 
 def upload_options(f):
-    f = click.option("--collector", "collector", default=lambda: os.environ.get("REACHPROBE_COLLECTOR"),
-                     metavar="URL", help="Collector base URL (https://...). [env REACHPROBE_COLLECTOR]")(f)
-    f = click.option("--proxy", default=lambda: os.environ.get("REACHPROBE_PROXY"), metavar="URL",
-                     help="Send through this proxy, e.g. Tor: socks5://127.0.0.1:9050. [env REACHPROBE_PROXY]")(f)
-    f = click.option("--upload-retries", type=click.IntRange(0, 20), default=4, show_default=True,
-                     help="Retries per bundle (exponential backoff with jitter).")(f)
-    f = click.option("--upload-ca-bundle", type=click.Path(exists=True, dir_okay=False), default=None,
-                     help="Trust only this CA bundle for the collector's certificate.")(f)
+    f = click.option(
+        "--collector",
+        "collector",
+        default=lambda: os.environ.get("REACHPROBE_COLLECTOR"),
+        metavar="URL",
+        help="Collector base URL (https://...). [env REACHPROBE_COLLECTOR]",
+    )(f)
+    f = click.option(
+        "--proxy",
+        default=lambda: os.environ.get("REACHPROBE_PROXY"),
+        metavar="URL",
+        help="Send through this proxy, e.g. Tor: socks5://127.0.0.1:9050. [env REACHPROBE_PROXY]",
+    )(f)
+    f = click.option(
+        "--upload-retries",
+        type=click.IntRange(0, 20),
+        default=4,
+        show_default=True,
+        help="Retries per bundle (exponential backoff with jitter).",
+    )(f)
+    f = click.option(
+        "--upload-ca-bundle",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="Trust only this CA bundle for the collector's certificate.",
+    )(f)
     return f
 
 
@@ -79,12 +99,22 @@ def make_options(collector, proxy, retries, ca_bundle, **extra):
 
 
 @click.command("upload")
-@click.option("--results", "results_dir", type=click.Path(file_okay=False), show_default=True,
-              default=lambda: os.environ.get("REACHPROBE_RESULTS", "results"),
-              help="Results directory to upload from. [env REACHPROBE_RESULTS]")
+@click.option(
+    "--results",
+    "results_dir",
+    type=click.Path(file_okay=False),
+    show_default=True,
+    default=lambda: os.environ.get("REACHPROBE_RESULTS", "results"),
+    help="Results directory to upload from. [env REACHPROBE_RESULTS]",
+)
 @upload_options
-@click.option("--bundle-lines", type=click.IntRange(1, 100_000), default=2000, show_default=True,
-              help="At most this many measurements per bundle.")
+@click.option(
+    "--bundle-lines",
+    type=click.IntRange(1, 100_000),
+    default=2000,
+    show_default=True,
+    help="At most this many measurements per bundle.",
+)
 @click.option("--backoff", type=float, default=1.0, show_default=True, hidden=True, help="First retry delay (s).")
 @click.option("--quiet", is_flag=True, help="Print nothing on success (cron).")
 def upload_cmd(results_dir, collector, proxy, upload_retries, upload_ca_bundle, bundle_lines, backoff, quiet) -> None:
@@ -107,9 +137,12 @@ def upload_cmd(results_dir, collector, proxy, upload_retries, upload_ca_bundle, 
         click.echo(f"reachprobe: {exc}", err=True)
         sys.exit(EXIT_BAD)
     if not quiet or not rep.ok:
-        click.echo(f"upload: packed {rep.packed} bundle(s); sent {rep.sent} ({rep.duplicates} already held by the "
-                   f"collector); {rep.pending} pending; {len(rep.rejected)} rejected"
-                   + (f"; last error: {rep.error}" if rep.error and rep.pending else ""), err=not rep.ok)
+        click.echo(
+            f"upload: packed {rep.packed} bundle(s); sent {rep.sent} ({rep.duplicates} already held by the "
+            f"collector); {rep.pending} pending; {len(rep.rejected)} rejected"
+            + (f"; last error: {rep.error}" if rep.error and rep.pending else ""),
+            err=not rep.ok,
+        )
         for line in rep.rejected:
             click.echo(f"rejected: {line}", err=True)
     sys.exit(EXIT_OK if rep.ok else EXIT_FAILED)
@@ -148,27 +181,65 @@ def _read_keys(path: str) -> frozenset[str]:
 
 
 @click.command("collector")
-@click.option("--store", "store_url", default=lambda: os.environ.get("REACHPROBE_STORE"), metavar="URL",
-              help="Where measurements land: s3://bucket/prefix or a local directory. [env REACHPROBE_STORE]")
-@click.option("--s3-endpoint", default=None, metavar="URL",
-              help="S3-compatible endpoint (SeaweedFS, MinIO, ...); default $AWS_ENDPOINT_URL or AWS.")
+@click.option(
+    "--store",
+    "store_url",
+    default=lambda: os.environ.get("REACHPROBE_STORE"),
+    metavar="URL",
+    help="Where measurements land: s3://bucket/prefix or a local directory. [env REACHPROBE_STORE]",
+)
+@click.option(
+    "--s3-endpoint",
+    default=None,
+    metavar="URL",
+    help="S3-compatible endpoint (SeaweedFS, MinIO, ...); default $AWS_ENDPOINT_URL or AWS.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Listen address (put a TLS proxy in front).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8470, show_default=True)
-@click.option("--max-body", type=click.IntRange(1024), default=16 * 1024 * 1024, show_default=True,
-              help="Largest bundle accepted (bytes on the wire).")
-@click.option("--max-decompressed", type=click.IntRange(1024), default=32 * 1024 * 1024, show_default=True,
-              help="Largest decompressed size of a bundle's lines (bytes).")
-@click.option("--rate", type=click.FloatRange(0.001), default=2.0, show_default=True,
-              help="Bundles per second per key, sustained.")
+@click.option(
+    "--max-body",
+    type=click.IntRange(1024),
+    default=16 * 1024 * 1024,
+    show_default=True,
+    help="Largest bundle accepted (bytes on the wire).",
+)
+@click.option(
+    "--max-decompressed",
+    type=click.IntRange(1024),
+    default=32 * 1024 * 1024,
+    show_default=True,
+    help="Largest decompressed size of a bundle's lines (bytes).",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(0.001),
+    default=2.0,
+    show_default=True,
+    help="Bundles per second per key, sustained.",
+)
 @click.option("--burst", type=click.IntRange(1), default=20, show_default=True, help="Bundles per key in a burst.")
-@click.option("--max-inflight", type=click.IntRange(1, 256), default=8, show_default=True,
-              help="Bundles verified and written at once (the rest wait their turn).")
-@click.option("--allow-keys", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Accept only these public keys (one per line, # comments).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-              default="info", show_default=True)
-def collector_cmd(store_url, s3_endpoint, host, port, max_body, max_decompressed, rate, burst, max_inflight,
-                  allow_keys, log_level) -> None:
+@click.option(
+    "--max-inflight",
+    type=click.IntRange(1, 256),
+    default=8,
+    show_default=True,
+    help="Bundles verified and written at once (the rest wait their turn).",
+)
+@click.option(
+    "--allow-keys",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Accept only these public keys (one per line, # comments).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="info",
+    show_default=True,
+)
+def collector_cmd(
+    store_url, s3_endpoint, host, port, max_body, max_decompressed, rate, burst, max_inflight, allow_keys, log_level
+) -> None:
     """Receive bundles from vantages, verify them, and write their measurements as Parquet."""
     import uvicorn
 
@@ -184,14 +255,36 @@ def collector_cmd(store_url, s3_endpoint, host, port, max_body, max_decompressed
     except (ImportError, ValueError) as exc:
         click.echo(f"reachprobe: --store {store_url}: {exc}", err=True)
         sys.exit(EXIT_BAD)
-    app = create_app(CollectorConfig(store=store, max_body=max_body, max_lines_bytes=max_decompressed, rate=rate,
-                                     burst=burst, allowed_keys=keys, max_inflight=max_inflight))
+    app = create_app(
+        CollectorConfig(
+            store=store,
+            max_body=max_body,
+            max_lines_bytes=max_decompressed,
+            rate=rate,
+            burst=burst,
+            allowed_keys=keys,
+            max_inflight=max_inflight,
+        )
+    )
     logging.getLogger("reachprobe.collector").info(
-        "collector on %s:%d, writing to %s%s", host, port, store_url,
-        f", {len(keys)} allowed key(s)" if keys is not None else "")
+        "collector on %s:%d, writing to %s%s",
+        host,
+        port,
+        store_url,
+        f", {len(keys)} allowed key(s)" if keys is not None else "",
+    )
     # access_log off: the access log is where client addresses would be written
-    uvicorn.run(app, host=host, port=port, access_log=False, server_header=False, proxy_headers=False,
-                log_config=None, log_level=log_level.lower(), timeout_keep_alive=5)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        log_config=None,
+        log_level=log_level.lower(),
+        timeout_keep_alive=5,
+    )
 
 
 def upload_hook(results_dir, opts, logger):
@@ -217,8 +310,14 @@ def upload_hook(results_dir, opts, logger):
 @click.command("export")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--format", "fmt", type=click.Choice(["ooni"]), default="ooni", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-", show_default=True,
-              help="JSONL file to write ('-' for stdout).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default="-",
+    show_default=True,
+    help="JSONL file to write ('-' for stdout).",
+)
 def export_cmd(paths, fmt, output) -> None:
     """Write results as OONI-shaped measurements (JSONL), to join with OONI's public data."""
     from probe.collect.export import export_files
@@ -229,5 +328,7 @@ def export_cmd(paths, fmt, output) -> None:
         click.echo(f"reachprobe: {exc}", err=True)
         sys.exit(EXIT_BAD)
     if output != "-":
-        click.echo(f"exported {n} measurement(s) to {output}" + (f"; skipped {skipped} unreadable line(s)"
-                                                                  if skipped else ""), err=True)
+        click.echo(
+            f"exported {n} measurement(s) to {output}" + (f"; skipped {skipped} unreadable line(s)" if skipped else ""),
+            err=True,
+        )

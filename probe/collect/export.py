@@ -54,9 +54,17 @@ def _queries(dns: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for a in dns:
         system = a.get("resolver") in (None, "system")
-        out.append({"hostname": a.get("query"), "query_type": a.get("qtype"), "answers": _answers(a),
-                    "failure": a.get("failure"), "engine": "system" if system else (a.get("transport") or "udp"),
-                    "resolver_address": None if system else a.get("resolver"), "t": a.get("t0")})
+        out.append(
+            {
+                "hostname": a.get("query"),
+                "query_type": a.get("qtype"),
+                "answers": _answers(a),
+                "failure": a.get("failure"),
+                "engine": "system" if system else (a.get("transport") or "udp"),
+                "resolver_address": None if system else a.get("resolver"),
+                "t": a.get("t0"),
+            }
+        )
     return out
 
 
@@ -70,15 +78,28 @@ def _requests(http: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return []
     a = real[-1]
     hops = a.get("redirects") or []
-    chain = [{"request": {"url": h["url"], "method": "GET"}, "response": {"code": h.get("status")}, "failure": None}
-             for h in hops[:-1]]
+    chain = [
+        {"request": {"url": h["url"], "method": "GET"}, "response": {"code": h.get("status")}, "failure": None}
+        for h in hops[:-1]
+    ]
     final_url = a.get("final_url") or a.get("url")
-    chain.append({"request": {"url": final_url, "method": "GET", "headers": {}},
-                  "response": {"code": a.get("status"), "headers": a.get("headers") or {},
-                               "body": a.get("body_head"), "body_is_truncated": bool(a.get("body_truncated"))},
-                  "failure": a.get("failure"), "t": a.get("t0")})
+    chain.append(
+        {
+            "request": {"url": final_url, "method": "GET", "headers": {}},
+            "response": {
+                "code": a.get("status"),
+                "headers": a.get("headers") or {},
+                "body": a.get("body_head"),
+                "body_is_truncated": bool(a.get("body_truncated")),
+            },
+            "failure": a.get("failure"),
+            "t": a.get("t0"),
+        }
+    )
     if hops and chain[0]["request"]["url"] != a.get("url"):
-        chain.insert(0, {"request": {"url": a.get("url"), "method": "GET"}, "response": {"code": None}, "failure": None})
+        chain.insert(
+            0, {"request": {"url": a.get("url"), "method": "GET"}, "response": {"code": None}, "failure": None}
+        )
     return list(reversed(chain))  # OONI: most recent first
 
 
@@ -112,8 +133,11 @@ def to_ooni(rec: dict[str, Any]) -> dict[str, Any]:
         inp = f"dnslookup://{steps['dns'][0].get('query')}"
     else:
         inp = target.get("name")
-    ends = [float(a.get("t0") or 0) + float(a.get("duration_ms") or 0) / 1000 for k in ("dns", "tcp", "tls", "http")
-            for a in steps.get(k) or []]
+    ends = [
+        float(a.get("t0") or 0) + float(a.get("duration_ms") or 0) / 1000
+        for k in ("dns", "tcp", "tls", "http")
+        for a in steps.get(k) or []
+    ]
     asn = vantage.get("asn")
     cc = vantage.get("cc") or "ZZ"
     start = _time(rec.get("measured_at"))
@@ -121,8 +145,12 @@ def to_ooni(rec: dict[str, Any]) -> dict[str, Any]:
     dns_fail = next((a.get("failure") for a in steps.get("dns") or [] if a.get("failure")), None)
     run = str(rec.get("run_id") or "")
     return {
-        "annotations": {"platform": str(target.get("platform")), "reachprobe_id": str(rec.get("id")),
-                        "reachprobe_vantage": str(vantage.get("id")), "network_type": "unknown"},
+        "annotations": {
+            "platform": str(target.get("platform")),
+            "reachprobe_id": str(rec.get("id")),
+            "reachprobe_vantage": str(vantage.get("id")),
+            "network_type": "unknown",
+        },
         "data_format_version": DATA_FORMAT_VERSION,
         "input": inp,
         "measurement_start_time": start,
@@ -131,7 +159,7 @@ def to_ooni(rec: dict[str, Any]) -> dict[str, Any]:
         "probe_ip": "127.0.0.1",
         "probe_network_name": vantage.get("network"),
         "report_id": f"{start.replace('-', '').replace(':', '').replace(' ', 'T')}Z_webconnectivity_{cc}_"
-                     f"{int(asn) if isinstance(asn, int) else 0}_n1_{run[:16]}",
+        f"{int(asn) if isinstance(asn, int) else 0}_n1_{run[:16]}",
         "resolver_asn": "AS0",
         "resolver_ip": None,
         "resolver_network_name": None,
@@ -139,21 +167,41 @@ def to_ooni(rec: dict[str, Any]) -> dict[str, Any]:
         "software_version": (rec.get("software") or {}).get("version"),
         "test_keys": {
             "queries": _queries(steps.get("dns") or []),
-            "tcp_connect": [{"ip": a["ip"], "port": a["port"], "t": a.get("t0"),
-                             "status": {"success": a.get("failure") is None, "failure": a.get("failure"),
-                                        "blocked": None}} for a in tcp],
-            "tls_handshakes": [{"address": _address(a["ip"], a["port"]), "server_name": a.get("sni"),
-                                "failure": a.get("failure"), "tls_version": a.get("tls_version"),
-                                "cipher_suite": a.get("cipher"), "no_tls_verify": bool(a.get("control")),
-                                "t": a.get("t0")} for a in steps.get("tls") or []],
+            "tcp_connect": [
+                {
+                    "ip": a["ip"],
+                    "port": a["port"],
+                    "t": a.get("t0"),
+                    "status": {"success": a.get("failure") is None, "failure": a.get("failure"), "blocked": None},
+                }
+                for a in tcp
+            ],
+            "tls_handshakes": [
+                {
+                    "address": _address(a["ip"], a["port"]),
+                    "server_name": a.get("sni"),
+                    "failure": a.get("failure"),
+                    "tls_version": a.get("tls_version"),
+                    "cipher_suite": a.get("cipher"),
+                    "no_tls_verify": bool(a.get("control")),
+                    "t": a.get("t0"),
+                }
+                for a in steps.get("tls") or []
+            ],
             "requests": _requests(http),
             "dns_experiment_failure": dns_fail,
             "http_experiment_failure": last_http[-1].get("failure") if last_http else None,
-            "control": {}, "control_failure": None,
+            "control": {},
+            "control_failure": None,
             "blocking": _blocking(verdict),
             "accessible": {"ok": True, "blocked": False}.get(verdict.get("status")),
-            "reachprobe": {"id": rec.get("id"), "run_id": rec.get("run_id"), "target": target,
-                           "verdict": verdict, "schema": rec.get("schema")},
+            "reachprobe": {
+                "id": rec.get("id"),
+                "run_id": rec.get("run_id"),
+                "target": target,
+                "verdict": verdict,
+                "schema": rec.get("schema"),
+            },
         },
         "test_name": TEST_NAME,
         "test_runtime": round(max(ends, default=0.0), 3),

@@ -16,7 +16,7 @@ import fcntl
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ class UploadBusy(Exception):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -124,8 +124,13 @@ class Ledger:
                 self.offsets[info["file"]] = max(self.offsets.get(info["file"], 0), int(info.get("end", 0)))
 
     def save(self) -> None:
-        data = {"version": 1, "offsets": dict(sorted(self.offsets.items())), "sent": self.sent,
-                "rejected": self.rejected, "updated_at": _now()}
+        data = {
+            "version": 1,
+            "offsets": dict(sorted(self.offsets.items())),
+            "sent": self.sent,
+            "rejected": self.rejected,
+            "updated_at": _now(),
+        }
         write_atomic(self.dir / LEDGER, json.dumps(data, indent=1).encode())
 
     def pending(self) -> list[Path]:
@@ -148,8 +153,13 @@ class Ledger:
     def mark_sent(self, path: Path, answer: dict[str, Any]) -> None:
         manifest = read_manifest(path.read_bytes())[0]
         src = manifest.get("source") or {}
-        self.sent[manifest["id"]] = {"at": _now(), "lines": manifest.get("lines"), "file": src.get("file"),
-                                     "end": src.get("end"), "status": answer.get("status")}
+        self.sent[manifest["id"]] = {
+            "at": _now(),
+            "lines": manifest.get("lines"),
+            "file": src.get("file"),
+            "end": src.get("end"),
+            "status": answer.get("status"),
+        }
         self.save()  # the acknowledgement is on disk before the bundle goes
         path.unlink(missing_ok=True)
 
@@ -160,8 +170,9 @@ class Ledger:
         self.save()
 
     # -- packing -------------------------------------------------------------------------------
-    def pack(self, key: Ed25519PrivateKey, *, max_lines: int = MAX_LINES,
-             max_bytes: int = MAX_LINES_BYTES) -> list[Path]:
+    def pack(
+        self, key: Ed25519PrivateKey, *, max_lines: int = MAX_LINES, max_bytes: int = MAX_LINES_BYTES
+    ) -> list[Path]:
         """Pack every complete, not yet packed results line into signed bundles in the outbox."""
         made: list[Path] = []
         seq = max([int((_source(p) or {}).get("seq", 0)) for p in self.pending()] + [len(self.sent)]) + 1
@@ -173,7 +184,7 @@ class Ledger:
                     data = fh.read()
             except OSError:
                 continue
-            data = data[:data.rfind(b"\n") + 1]  # complete lines only: a line being written waits
+            data = data[: data.rfind(b"\n") + 1]  # complete lines only: a line being written waits
             if not data:
                 continue
             chunk: list[bytes] = []
@@ -203,9 +214,14 @@ class Ledger:
         return made
 
     def _write_bundle(self, key, chunk, vantages, name, start, end, seq) -> Path:
-        b = build(b"".join(chunk), len(chunk), key, vantages=vantages,
-                  source={"file": name, "start": start, "end": end, "seq": seq},
-                  software=f"reachprobe {__version__}")
+        b = build(
+            b"".join(chunk),
+            len(chunk),
+            key,
+            vantages=vantages,
+            source={"file": name, "start": start, "end": end, "seq": seq},
+            software=f"reachprobe {__version__}",
+        )
         path = self.outbox / f"{b.id}{SUFFIX}"
         if b.id not in self.sent:
             write_atomic(path, b.data)
@@ -240,9 +256,15 @@ def status(results_dir: str | Path) -> dict[str, Any] | None:
     try:
         led = Ledger.open(results_dir, lock=False)
     except (OSError, ValueError) as exc:  # status must still answer; the upload itself says what to do
-        return {"pending_bundles": len(list((d / "outbox").glob("*" + SUFFIX))), "pending_lines": 0,
-                "unpacked_bytes": 0, "sent_bundles": 0, "rejected_bundles": 0, "last_sent_at": None,
-                "error": str(exc)}
+        return {
+            "pending_bundles": len(list((d / "outbox").glob("*" + SUFFIX))),
+            "pending_lines": 0,
+            "unpacked_bytes": 0,
+            "sent_bundles": 0,
+            "rejected_bundles": 0,
+            "last_sent_at": None,
+            "error": str(exc),
+        }
     pending = led.pending()
     lines = 0
     for p in pending:
@@ -251,5 +273,11 @@ def status(results_dir: str | Path) -> dict[str, Any] | None:
         except Exception:  # noqa: BLE001
             pass
     last = max((v.get("at", "") for v in led.sent.values()), default=None)
-    return {"pending_bundles": len(pending), "pending_lines": lines, "unpacked_bytes": led.unpacked_bytes(),
-            "sent_bundles": len(led.sent), "rejected_bundles": len(led.rejected), "last_sent_at": last}
+    return {
+        "pending_bundles": len(pending),
+        "pending_lines": lines,
+        "unpacked_bytes": led.unpacked_bytes(),
+        "sent_bundles": len(led.sent),
+        "rejected_bundles": len(led.rejected),
+        "last_sent_at": last,
+    }

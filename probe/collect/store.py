@@ -33,14 +33,31 @@ import pyarrow.parquet as pq
 
 from probe.collect.bundle import Verified
 
-SCHEMA = pa.schema([
-    ("measured_at", pa.timestamp("us", tz="UTC")), ("vantage", pa.string()), ("asn", pa.int64()),
-    ("cc", pa.string()), ("network", pa.string()), ("platform", pa.string()), ("target", pa.string()),
-    ("kind", pa.string()), ("scope", pa.string()), ("status", pa.string()), ("layer", pa.string()),
-    ("method", pa.string()), ("rule", pa.string()), ("confidence", pa.float64()), ("confirmed", pa.bool_()),
-    ("run_id", pa.string()), ("id", pa.string()), ("source", pa.string()), ("bundle_id", pa.string()),
-    ("vantage_key", pa.string()), ("line", pa.string()),
-])
+SCHEMA = pa.schema(
+    [
+        ("measured_at", pa.timestamp("us", tz="UTC")),
+        ("vantage", pa.string()),
+        ("asn", pa.int64()),
+        ("cc", pa.string()),
+        ("network", pa.string()),
+        ("platform", pa.string()),
+        ("target", pa.string()),
+        ("kind", pa.string()),
+        ("scope", pa.string()),
+        ("status", pa.string()),
+        ("layer", pa.string()),
+        ("method", pa.string()),
+        ("rule", pa.string()),
+        ("confidence", pa.float64()),
+        ("confirmed", pa.bool_()),
+        ("run_id", pa.string()),
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("bundle_id", pa.string()),
+        ("vantage_key", pa.string()),
+        ("line", pa.string()),
+    ]
+)
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -81,20 +98,37 @@ def to_table(records: list[dict[str, Any]], bundle_id: str, key: str) -> pa.Tabl
     for rec in records:
         v, t, d = rec.get("vantage") or {}, rec.get("target") or {}, rec.get("verdict") or {}
         for name, value in (
-            ("measured_at", rec.get("measured_at")), ("vantage", _s(v.get("id"))), ("asn", _int(v.get("asn"))),
-            ("cc", _s(v.get("cc"))), ("network", _s(v.get("network"))), ("platform", _s(t.get("platform"))),
-            ("target", _s(t.get("name"))), ("kind", _s(t.get("kind"))), ("scope", _s(t.get("scope"))),
-            ("status", _s(d.get("status"))), ("layer", _s(d.get("layer"))), ("method", _s(d.get("method"))),
-            ("rule", _s(d.get("rule"))), ("confidence", _float(d.get("confidence"))),
-            ("confirmed", d.get("confirmed") is True), ("run_id", _s(rec.get("run_id"))), ("id", _s(rec.get("id"))),
-            ("source", "reachprobe"), ("bundle_id", bundle_id), ("vantage_key", key),
+            ("measured_at", rec.get("measured_at")),
+            ("vantage", _s(v.get("id"))),
+            ("asn", _int(v.get("asn"))),
+            ("cc", _s(v.get("cc"))),
+            ("network", _s(v.get("network"))),
+            ("platform", _s(t.get("platform"))),
+            ("target", _s(t.get("name"))),
+            ("kind", _s(t.get("kind"))),
+            ("scope", _s(t.get("scope"))),
+            ("status", _s(d.get("status"))),
+            ("layer", _s(d.get("layer"))),
+            ("method", _s(d.get("method"))),
+            ("rule", _s(d.get("rule"))),
+            ("confidence", _float(d.get("confidence"))),
+            ("confirmed", d.get("confirmed") is True),
+            ("run_id", _s(rec.get("run_id"))),
+            ("id", _s(rec.get("id"))),
+            ("source", "reachprobe"),
+            ("bundle_id", bundle_id),
+            ("vantage_key", key),
             ("line", json.dumps(rec, separators=(",", ":"), ensure_ascii=False)),
         ):
             cols[name].append(value)
     ts = pa.array(cols.pop("measured_at"), pa.string())
     try:
-        parsed = pc.cast(pc.strptime(pc.utf8_slice_codeunits(ts, 0, 23), format="%Y-%m-%dT%H:%M:%S.%f", unit="us",
-                                     error_is_null=True), pa.timestamp("us", tz="UTC"))
+        parsed = pc.cast(
+            pc.strptime(
+                pc.utf8_slice_codeunits(ts, 0, 23), format="%Y-%m-%dT%H:%M:%S.%f", unit="us", error_is_null=True
+            ),
+            pa.timestamp("us", tz="UTC"),
+        )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         parsed = pa.nulls(len(ts), pa.timestamp("us", tz="UTC"))
     if parsed.null_count:  # other RFC 3339 spellings: parse the odd ones in Python
@@ -163,8 +197,7 @@ def storage_options_for(url: str, endpoint: str | None = None) -> dict[str, Any]
     if not url.startswith(("s3://", "s3a://")):
         return {}
     endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
-    opts: dict[str, Any] = {"config_kwargs": {"connect_timeout": 5, "read_timeout": 30,
-                                              "retries": {"max_attempts": 2}}}
+    opts: dict[str, Any] = {"config_kwargs": {"connect_timeout": 5, "read_timeout": 30, "retries": {"max_attempts": 2}}}
     if endpoint:
         opts["client_kwargs"] = {"endpoint_url": endpoint}
     return opts

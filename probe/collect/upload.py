@@ -67,8 +67,9 @@ def endpoint(collector: str) -> str:
         except ValueError:
             local = host == "localhost"
         if not (local or host.endswith(".onion")):
-            raise UploadConfigError(f"--collector {collector!r}: plain http is only for loopback or .onion; "
-                                    "use https://")
+            raise UploadConfigError(
+                f"--collector {collector!r}: plain http is only for loopback or .onion; use https://"
+            )
     base = collector.rstrip("/")
     return base if base.endswith("/v1/bundles") else base + "/v1/bundles"
 
@@ -82,7 +83,7 @@ def check_proxy(proxy: str | None) -> str | None:
 
 
 def _delay(attempt: int, opts: UploadOptions, retry_after: str | None) -> float:
-    cap = min(opts.max_backoff, opts.backoff * (2 ** attempt))
+    cap = min(opts.max_backoff, opts.backoff * (2**attempt))
     delay = random.uniform(cap / 2, cap)  # jitter: many vantages never retry in lockstep
     if retry_after:
         try:
@@ -97,8 +98,12 @@ def send_pending(ledger: Ledger, opts: UploadOptions, *, sleep: Callable[[float]
     rep = UploadReport()
     pending = ledger.pending()
     verify: str | bool = opts.ca_bundle or True
-    with httpx.Client(proxy=check_proxy(opts.proxy), timeout=opts.timeout, verify=verify,
-                      headers={"content-type": CONTENT_TYPE, "user-agent": "reachprobe"}) as client:
+    with httpx.Client(
+        proxy=check_proxy(opts.proxy),
+        timeout=opts.timeout,
+        verify=verify,
+        headers={"content-type": CONTENT_TYPE, "user-agent": "reachprobe"},
+    ) as client:
         for i, path in enumerate(pending):
             data = path.read_bytes()
             bid = path.stem

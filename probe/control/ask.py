@@ -66,12 +66,22 @@ def control_endpoints(url: str, resolved: Mapping[str, Iterable[str]], ipv6: boo
 
 
 def _unasked(url: str, headers: Mapping[str, str], tcp_connect: Sequence[str]) -> ControlResult:
-    return ControlResult(request=ControlRequest(http_request=url, tcp_connect=list(tcp_connect),
-                                                http_request_headers={k: [v] for k, v in headers.items()}))
+    return ControlResult(
+        request=ControlRequest(
+            http_request=url, tcp_connect=list(tcp_connect), http_request_headers={k: [v] for k, v in headers.items()}
+        )
+    )
 
 
-async def ask(helpers: Sequence[str], url: str, headers: Mapping[str, str], tcp_connect: Sequence[str],
-              timeout: float, deadline: float, ca_bundle: str | None = None) -> ControlResult:
+async def ask(
+    helpers: Sequence[str],
+    url: str,
+    headers: Mapping[str, str],
+    tcp_connect: Sequence[str],
+    timeout: float,
+    deadline: float,
+    ca_bundle: str | None = None,
+) -> ControlResult:
     """Ask ``helpers`` in order until one answers, each for at most ``timeout`` seconds and all of
     them before ``deadline`` (a ``time.monotonic()`` instant). Helpers left unasked when the deadline
     comes are recorded with :data:`DEADLINE_FAILURE`. Never raises."""

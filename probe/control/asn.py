@@ -18,8 +18,10 @@ class ASNTable:
     def __init__(self, entries: dict[tuple[int, int], dict[int, int]] | None = None):
         # (ip version, prefix length) -> {network address as int: asn}
         self._by_len = entries or {}
-        self._lengths = {4: sorted({p for v, p in self._by_len if v == 4}, reverse=True),
-                         6: sorted({p for v, p in self._by_len if v == 6}, reverse=True)}
+        self._lengths = {
+            4: sorted({p for v, p in self._by_len if v == 4}, reverse=True),
+            6: sorted({p for v, p in self._by_len if v == 6}, reverse=True),
+        }
 
     @classmethod
     def load(cls, path: str | Path) -> ASNTable:

@@ -57,8 +57,15 @@ class ControlResult:
         when a helper answered, else why not (a failed control is no evidence either way)."""
         return {
             "helper": self.helper,
-            "failure": None if self.ok else (self.failures[-1].failure if len(self.failures) == 1
-                                             else CONTROL_FAILURE_ALL if self.failures else "no_helper_configured"),
+            "failure": None
+            if self.ok
+            else (
+                self.failures[-1].failure
+                if len(self.failures) == 1
+                else CONTROL_FAILURE_ALL
+                if self.failures
+                else "no_helper_configured"
+            ),
             "duration_ms": self.duration_ms,
             "failures": [f.to_dict() for f in self.failures],
             "request": self.request.model_dump(mode="json"),
@@ -70,7 +77,9 @@ def _headers(headers: Mapping[str, str | Sequence[str]] | None) -> dict[str, lis
     return {k: [v] if isinstance(v, str) else list(v) for k, v in (headers or {}).items()}
 
 
-async def _ask(client: httpx.AsyncClient, helper: str, body: bytes) -> tuple[ControlResponse | None, str | None, int | None]:
+async def _ask(
+    client: httpx.AsyncClient, helper: str, body: bytes
+) -> tuple[ControlResponse | None, str | None, int | None]:
     async with client.stream("POST", helper, content=body, headers={"Content-Type": "application/json"}) as resp:
         if resp.status_code != 200:
             return None, f"http_status_{resp.status_code}", resp.status_code
@@ -85,17 +94,28 @@ async def _ask(client: httpx.AsyncClient, helper: str, body: bytes) -> tuple[Con
         return None, JSON_PARSE_ERROR, 200
 
 
-async def query_control(urls: Sequence[str], target_url: str, headers: Mapping[str, str | Sequence[str]] | None,
-                        tcp_connect: Sequence[str], timeout: float, ca_bundle: str | None = None) -> ControlResult:
+async def query_control(
+    urls: Sequence[str],
+    target_url: str,
+    headers: Mapping[str, str | Sequence[str]] | None,
+    tcp_connect: Sequence[str],
+    timeout: float,
+    ca_bundle: str | None = None,
+) -> ControlResult:
     """POST one control request for ``target_url`` (with the endpoints the probe resolved) to each
     helper in ``urls`` in turn, until one answers. ``timeout`` bounds each helper's attempt."""
-    request = ControlRequest(http_request=target_url, http_request_headers=_headers(headers),
-                             tcp_connect=list(tcp_connect))
+    request = ControlRequest(
+        http_request=target_url, http_request_headers=_headers(headers), tcp_connect=list(tcp_connect)
+    )
     result = ControlResult(request=request)
     body = request.model_dump_json().encode()
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
-    async with httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(timeout), trust_env=False,
-                                 headers={"User-Agent": f"reachprobe/{__version__}"}) as client:
+    async with httpx.AsyncClient(
+        verify=verify,
+        timeout=httpx.Timeout(timeout),
+        trust_env=False,
+        headers={"User-Agent": f"reachprobe/{__version__}"},
+    ) as client:
         for helper in urls:
             started = time.monotonic()
             try:

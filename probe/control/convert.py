@@ -55,8 +55,13 @@ def _steps(results: dict[str, Any]) -> dict[str, str | None]:
     return {k: None if v.status else (normalize_failure(v.failure) or UNKNOWN_FAILURE) for k, v in results.items()}
 
 
-def to_measurement(response: ControlResponse, request_url: str | None = None, *, source: str = SOURCE,
-                   control_failure: str | None = None) -> ControlMeasurement:
+def to_measurement(
+    response: ControlResponse,
+    request_url: str | None = None,
+    *,
+    source: str = SOURCE,
+    control_failure: str | None = None,
+) -> ControlMeasurement:
     """Convert one helper answer. ``request_url`` is the URL the control was asked for: for an address
     literal the helper does no DNS, so its empty ``dns`` is "not measured", not "no addresses".
     ``control_failure`` is OONI's field of that name, kept when a control came with one."""

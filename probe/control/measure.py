@@ -187,8 +187,9 @@ class PinnedGuardBackend(httpcore.AsyncNetworkBackend):
         last: Exception | None = None
         for ip in addrs[:_ADDRESSES_TRIED]:
             try:
-                return await self.inner.connect_tcp(str(parse_ip(ip)), port, timeout=timeout,
-                                                    local_address=local_address, socket_options=socket_options)
+                return await self.inner.connect_tcp(
+                    str(parse_ip(ip)), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except httpcore.ConnectError as exc:  # try the next address, as a browser would
                 last = exc
         assert last is not None
@@ -220,8 +221,9 @@ def _h3_endpoint(first: httpx.Response) -> str:
     return ""
 
 
-async def _fetch(req: ControlRequest, settings: MeasureSettings, backend: PinnedGuardBackend,
-                 ssl_ctx: ssl.SSLContext, timeout: float) -> HTTPRequestResult:
+async def _fetch(
+    req: ControlRequest, settings: MeasureSettings, backend: PinnedGuardBackend, ssl_ctx: ssl.SSLContext, timeout: float
+) -> HTTPRequestResult:
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     for name, values in req.http_request_headers.items():
         if name.lower() in FORWARDED_HEADERS and values:
@@ -229,14 +231,20 @@ async def _fetch(req: ControlRequest, settings: MeasureSettings, backend: Pinned
     transport = httpx.AsyncHTTPTransport(verify=ssl_ctx)
     # httpx has no public hook for the network backend; its transport is a thin mapping over an
     # httpcore pool, so we hand it a pool built with the documented httpcore API (as probe.measure.http).
-    transport._pool = httpcore.AsyncConnectionPool(ssl_context=ssl_ctx, max_connections=4,
-                                                   max_keepalive_connections=0, network_backend=backend)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=ssl_ctx, max_connections=4, max_keepalive_connections=0, network_backend=backend
+    )
     result = HTTPRequestResult()
     started = time.monotonic()
     first_byte = last_byte = None  # when the body's first and last chunks arrived
     length = 0
-    async with httpx.AsyncClient(transport=transport, follow_redirects=True, max_redirects=settings.max_redirects,
-                                 timeout=httpx.Timeout(timeout), trust_env=False) as client:
+    async with httpx.AsyncClient(
+        transport=transport,
+        follow_redirects=True,
+        max_redirects=settings.max_redirects,
+        timeout=httpx.Timeout(timeout),
+        trust_env=False,
+    ) as client:
         try:
             async with asyncio.timeout(timeout):
                 async with client.stream("GET", req.http_request, headers=headers) as response:
@@ -267,8 +275,9 @@ async def _fetch(req: ControlRequest, settings: MeasureSettings, backend: Pinned
     return result
 
 
-def _set_timing(result: HTTPRequestResult, started: float, first_byte: float | None, last_byte: float | None,
-                length: int) -> None:
+def _set_timing(
+    result: HTTPRequestResult, started: float, first_byte: float | None, last_byte: float | None, length: int
+) -> None:
     """Our extension to the protocol (OONI's helpers lack it; clients must do without): the whole
     fetch's time, and the body's transfer rate when the body took long enough to measure one, so a
     client can tell a throttled path from a slow server."""
@@ -278,8 +287,9 @@ def _set_timing(result: HTTPRequestResult, started: float, first_byte: float | N
 
 
 # ------------------------------------------------------------------------------------ TCP and TLS
-async def _tcp_tls(ip: str, port: int, sni: str | None, ssl_ctx: ssl.SSLContext,
-                   timeout: float) -> tuple[TCPConnectResult, TLSHandshakeResult | None]:
+async def _tcp_tls(
+    ip: str, port: int, sni: str | None, ssl_ctx: ssl.SSLContext, timeout: float
+) -> tuple[TCPConnectResult, TLSHandshakeResult | None]:
     deadline = time.monotonic() + timeout
     try:
         async with asyncio.timeout(timeout):
@@ -335,14 +345,18 @@ class ControlMeasurer:
         self.settings = settings
         self.resolver = make_resolver(settings.resolvers)
         # Validates as a browser would, as oohelperd does (system roots; a lab gives its own CA).
-        self.ssl_ctx = (ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle
-                        else ssl.create_default_context())
+        self.ssl_ctx = (
+            ssl.create_default_context(cafile=settings.ca_bundle)
+            if settings.ca_bundle
+            else ssl.create_default_context()
+        )
         self.ssl_ctx.set_alpn_protocols(["http/1.1"])
 
     def validate(self, req: ControlRequest) -> tuple[str, str, list[int]]:
         if len(req.tcp_connect) > self.settings.max_endpoints:
-            raise InvalidRequest(f"tcp_connect: {len(req.tcp_connect)} endpoints, at most "
-                                 f"{self.settings.max_endpoints} are measured")
+            raise InvalidRequest(
+                f"tcp_connect: {len(req.tcp_connect)} endpoints, at most {self.settings.max_endpoints} are measured"
+            )
         return parse_target(req.http_request)
 
     async def measure(self, req: ControlRequest) -> ControlResponse:
@@ -370,20 +384,21 @@ class ControlMeasurer:
 
         ip_info = self._ip_info(req, dns_result.addrs)
         # Over the cap, the probe's own addresses go first: they are what the control is compared with.
-        usable = sorted((ip for ip, info in ip_info.items() if not info.flags & FLAG_IS_BOGON),
-                        key=lambda ip: not ip_info[ip].flags & FLAG_RESOLVED_BY_PROBE)
+        usable = sorted(
+            (ip for ip, info in ip_info.items() if not info.flags & FLAG_IS_BOGON),
+            key=lambda ip: not ip_info[ip].flags & FLAG_RESOLVED_BY_PROBE,
+        )
         endpoints = [(ip, port) for ip in usable for port in ports][: s.max_endpoints]
         remaining = max(0.5, s.timeout - (time.monotonic() - started))
         sni = host
         tls_on = {p for p in ports if p == 443 or scheme == "https"}
 
         backend = PinnedGuardBackend(s.policy, lookup)
-        conns = [_tcp_tls(ip, port, sni if port in tls_on else None, self.ssl_ctx, remaining)
-                 for ip, port in endpoints]
+        conns = [_tcp_tls(ip, port, sni if port in tls_on else None, self.ssl_ctx, remaining) for ip, port in endpoints]
         http, *pairs = await asyncio.gather(_fetch(req, s, backend, self.ssl_ctx, remaining), *conns)
 
         resp = ControlResponse(dns=dns_result, http_request=http, ip_info=ip_info)
-        for (ip, port), (tcp, tls) in zip(endpoints, pairs):
+        for (ip, port), (tcp, tls) in zip(endpoints, pairs, strict=False):
             key = _endpoint(ip, port)
             resp.tcp_connect[key] = tcp
             if tls is not None:

@@ -112,8 +112,9 @@ class ControlResponse(_Lenient):
     ip_info: dict[str, IPInfo] = Field(default_factory=dict)
 
     _none = field_validator("dns", "http_request", mode="before")(_none_to(dict))
-    _maps_none = field_validator("tcp_connect", "tls_handshake", "quic_handshake", "ip_info",
-                                 mode="before")(_none_to(dict))
+    _maps_none = field_validator("tcp_connect", "tls_handshake", "quic_handshake", "ip_info", mode="before")(
+        _none_to(dict)
+    )
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON object as oohelperd writes it (http3_request: null; no unset extras dropped)."""

@@ -69,8 +69,9 @@ def create_app(config: HelperConfig) -> Starlette:
 
     async def endpoint(request: Request) -> Response:
         if request.method == "GET":  # oohelperd's liveness answer
-            return JSONResponse({"message": "Hello OONItarian!", "server": SERVER_HEADER},
-                                headers={"Server": SERVER_HEADER})
+            return JSONResponse(
+                {"message": "Hello OONItarian!", "server": SERVER_HEADER}, headers={"Server": SERVER_HEADER}
+            )
         if not limiter.allow(request.client.host if request.client else ""):
             return _error(429, "rate limit: slow down")
         try:
@@ -94,8 +95,7 @@ def create_app(config: HelperConfig) -> Starlette:
             except TimeoutError:
                 return _error(504, "measurement over its time cap")
         stats["served"] += 1
-        log.debug("control %s: %s in %.2fs", stats["served"], _host_of(creq.http_request),
-                  time.monotonic() - started)
+        log.debug("control %s: %s in %.2fs", stats["served"], _host_of(creq.http_request), time.monotonic() - started)
         return JSONResponse(cresp.to_wire(), headers={"Server": SERVER_HEADER})
 
     app = Starlette(routes=[Route("/{path:path}", endpoint, methods=["GET", "POST"])])
@@ -120,21 +120,39 @@ def _host_of(url: str) -> str:
         return "?"
 
 
-def uvicorn_config(app, *, host: str = "127.0.0.1", port: int = 8080, certfile: str | None = None,
-                   keyfile: str | None = None, trusted_proxies: str = "127.0.0.1",
-                   max_concurrent: int = 50):
+def uvicorn_config(
+    app,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+    trusted_proxies: str = "127.0.0.1",
+    max_concurrent: int = 50,
+):
     """uvicorn settings for an internet-facing helper: no access log, no logging config of its own
     (ours applies), bounded connections, short keep-alive, X-Forwarded-For trusted only from the
     reverse proxy (so the rate limit sees the real client, and nothing else can forge it)."""
     import uvicorn
 
     return uvicorn.Config(
-        app, host=host, port=port, access_log=False, log_config=None, lifespan="off",
-        ssl_certfile=certfile, ssl_keyfile=keyfile, proxy_headers=True, forwarded_allow_ips=trusted_proxies,
-        server_header=False, limit_concurrency=max_concurrent * 4 + 16, timeout_keep_alive=5,
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        lifespan="off",
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+        proxy_headers=True,
+        forwarded_allow_ips=trusted_proxies,
+        server_header=False,
+        limit_concurrency=max_concurrent * 4 + 16,
+        timeout_keep_alive=5,
         # h11 rather than httptools: h11 caps the request line and headers (16 KiB here), llhttp
         # as uvicorn uses it does not. uvloop, when installed, is picked up for the event loop.
-        http="h11", h11_max_incomplete_event_size=16 * 1024,
+        http="h11",
+        h11_max_incomplete_event_size=16 * 1024,
     )
 
 

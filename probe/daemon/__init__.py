@@ -6,5 +6,4 @@ from probe.daemon.core import Daemon, DaemonOptions
 from probe.daemon.faults import FaultLog, diagnose
 from probe.daemon.state import STATE_NAME, STATE_SCHEMA, read_state, write_state
 
-__all__ = ["STATE_NAME", "STATE_SCHEMA", "Daemon", "DaemonOptions", "FaultLog", "diagnose", "read_state",
-           "write_state"]
+__all__ = ["STATE_NAME", "STATE_SCHEMA", "Daemon", "DaemonOptions", "FaultLog", "diagnose", "read_state", "write_state"]

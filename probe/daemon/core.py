@@ -30,7 +30,7 @@ import signal
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -110,9 +110,11 @@ class Daemon:
         from apscheduler.schedulers.blocking import BlockingScheduler
 
         sched = BlockingScheduler(
-            timezone=timezone.utc,
-            executors={"default": ThreadPoolExecutor(max_workers=1),  # one run at a time
-                       "light": ThreadPoolExecutor(max_workers=1)},  # heartbeat, never behind a run
+            timezone=UTC,
+            executors={
+                "default": ThreadPoolExecutor(max_workers=1),  # one run at a time
+                "light": ThreadPoolExecutor(max_workers=1),
+            },  # heartbeat, never behind a run
             job_defaults=self._job_rules(),
         )
         sched.add_listener(self._on_missed, EVENT_JOB_MISSED)
@@ -130,13 +132,22 @@ class Daemon:
         offsets = first_offsets(len(self.groups), self.opts.interval, self.opts.start_spread)
         for group, offset in zip(sorted(self.groups), offsets, strict=True):
             self.scheduler.add_job(
-                self._group_job, IntervalTrigger(seconds=self.opts.interval, jitter=jitter or None,
-                                                 timezone=timezone.utc),
-                args=(group,), id=f"group:{group}", name=f"group {group}",
-                next_run_time=now + timedelta(seconds=offset), **self._job_rules())
-        self.scheduler.add_job(self._write_state, IntervalTrigger(seconds=self.opts.heartbeat, timezone=timezone.utc),
-                               id="heartbeat", name="heartbeat", executor="light",
-                               misfire_grace_time=max(1, int(self.opts.heartbeat)))
+                self._group_job,
+                IntervalTrigger(seconds=self.opts.interval, jitter=jitter or None, timezone=UTC),
+                args=(group,),
+                id=f"group:{group}",
+                name=f"group {group}",
+                next_run_time=now + timedelta(seconds=offset),
+                **self._job_rules(),
+            )
+        self.scheduler.add_job(
+            self._write_state,
+            IntervalTrigger(seconds=self.opts.heartbeat, timezone=UTC),
+            id="heartbeat",
+            name="heartbeat",
+            executor="light",
+            misfire_grace_time=max(1, int(self.opts.heartbeat)),
+        )
 
     def _on_missed(self, event) -> None:
         if event.job_id == "heartbeat":
@@ -145,21 +156,31 @@ class Daemon:
             with self._planner_lock:
                 self.planner.take(event.job_id)  # it will not run: free its share of the burst budget
         late = (utc_now() - event.scheduled_run_time).total_seconds()
-        self.log.warning("missed run %s scheduled at %s (%.0fs late, beyond the %ss grace: host suspended or "
-                         "overloaded); the next one is on schedule", event.job_id, rfc3339(event.scheduled_run_time),
-                         late, misfire_grace(self.opts.interval))
+        self.log.warning(
+            "missed run %s scheduled at %s (%.0fs late, beyond the %ss grace: host suspended or "
+            "overloaded); the next one is on schedule",
+            event.job_id,
+            rfc3339(event.scheduled_run_time),
+            late,
+            misfire_grace(self.opts.interval),
+        )
 
     def _on_error(self, event) -> None:
         exc = event.exception
-        self.faults.problem("run", f"{type(exc).__name__}:{exc}",
-                            f"run {event.job_id} failed: {type(exc).__name__}: {exc} (the daemon keeps going; "
-                            "use --log-level debug for the traceback)", logging.ERROR)
+        self.faults.problem(
+            "run",
+            f"{type(exc).__name__}:{exc}",
+            f"run {event.job_id} failed: {type(exc).__name__}: {exc} (the daemon keeps going; "
+            "use --log-level debug for the traceback)",
+            logging.ERROR,
+        )
         if event.traceback:
             self.log.debug("traceback of %s:\n%s", event.job_id, event.traceback)
 
     def _on_max_instances(self, event) -> None:
-        self.log.warning("skipped run %s: its previous run has not finished yet (runs take longer than the interval?)",
-                         event.job_id)
+        self.log.warning(
+            "skipped run %s: its previous run has not finished yet (runs take longer than the interval?)", event.job_id
+        )
 
     # -- jobs --------------------------------------------------------------------------------
     def _group_job(self, group: str) -> None:
@@ -177,8 +198,14 @@ class Daemon:
             return
         targets = [self.by_name[n] for n in sorted(job.names)]
         targets += [c for c in self.canaries if c.name not in job.names]
-        self._run(targets, {"trigger": "burst", "burst": {"index": job.index, "of": job.of, "after_s": job.after_s},
-                            "changes": dict(sorted(job.changes.items()))})
+        self._run(
+            targets,
+            {
+                "trigger": "burst",
+                "burst": {"index": job.index, "of": job.of, "after_s": job.after_s},
+                "changes": dict(sorted(job.changes.items())),
+            },
+        )
 
     def _run(self, targets, schedule_info: dict[str, Any]) -> None:
         with self._run_lock:
@@ -186,8 +213,10 @@ class Daemon:
                 self._run_locked(targets, schedule_info)
 
     def _run_locked(self, targets, schedule_info: dict[str, Any]) -> None:
-        label = schedule_info.get("group") or (f"burst {schedule_info['burst']['index']}/{schedule_info['burst']['of']}"
-                                               f" of {', '.join(sorted(schedule_info['changes']))}")
+        label = schedule_info.get("group") or (
+            f"burst {schedule_info['burst']['index']}/{schedule_info['burst']['of']}"
+            f" of {', '.join(sorted(schedule_info['changes']))}"
+        )
         self._write_pending()  # earlier unwritten lines first, so the files stay in order
         self.measuring = {"since": rfc3339(utc_now()), "what": label, "targets": len(targets)}
         self.log.info("measuring %s: %d targets", label, len(targets))
@@ -209,12 +238,22 @@ class Daemon:
         self.faults.clear("run", "measurement runs work again")
         self._check_vantage(summary.results)
         self.totals.update(counts)
-        self.last_run = {"at": rfc3339(summary.results[0].measured_at) if summary.results else rfc3339(utc_now()),
-                         "finished_at": rfc3339(utc_now()), "what": label, "trigger": schedule_info["trigger"],
-                         "run_id": summary.run_id, "measurements": len(summary.records),
-                         "counts": dict(counts), "elapsed_s": round(summary.elapsed_s, 2)}
-        self.log.info("measured %s in %.1fs: %s", label, summary.elapsed_s,
-                      ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        self.last_run = {
+            "at": rfc3339(summary.results[0].measured_at) if summary.results else rfc3339(utc_now()),
+            "finished_at": rfc3339(utc_now()),
+            "what": label,
+            "trigger": schedule_info["trigger"],
+            "run_id": summary.run_id,
+            "measurements": len(summary.records),
+            "counts": dict(counts),
+            "elapsed_s": round(summary.elapsed_s, 2),
+        }
+        self.log.info(
+            "measured %s in %.1fs: %s",
+            label,
+            summary.elapsed_s,
+            ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+        )
         self._plan_bursts(summary.results)
         self._write_state()
         if self.opts.after_run is not None:
@@ -256,9 +295,13 @@ class Daemon:
     def _store(self, records: list[dict[str, Any]]) -> None:
         dropped = self.spool.add(records)
         if dropped:
-            self.faults.problem("buffer", "full", f"results: {self.spool.max_buffered} unwritten measurements in "
-                                "memory, the limit: dropping the oldest ones until the results directory "
-                                "takes writes again")
+            self.faults.problem(
+                "buffer",
+                "full",
+                f"results: {self.spool.max_buffered} unwritten measurements in "
+                "memory, the limit: dropping the oldest ones until the results directory "
+                "takes writes again",
+            )
         self._write_pending()
 
     def _write_pending(self) -> None:
@@ -269,21 +312,29 @@ class Daemon:
         except ResultsWriteError as exc:
             cause = exc.__cause__
             kind = getattr(cause, "strerror", None) or str(exc)
-            self.faults.problem("results", kind,
-                                f"results: {exc}; keeping {self.spool.buffered} measurement(s) in memory "
-                                f"(at most {self.spool.max_buffered}) and retrying before every run")
+            self.faults.problem(
+                "results",
+                kind,
+                f"results: {exc}; keeping {self.spool.buffered} measurement(s) in memory "
+                f"(at most {self.spool.max_buffered}) and retrying before every run",
+            )
             return
         if "results" in self.faults.active:
             dropped = self.spool.dropped
-            self.faults.clear("results", f"results: {self.results_dir} takes writes again; wrote {n} buffered "
-                              f"measurement(s)" + (f", {dropped} were dropped while it did not" if dropped else ""))
+            self.faults.clear(
+                "results",
+                f"results: {self.results_dir} takes writes again; wrote {n} buffered "
+                f"measurement(s)" + (f", {dropped} were dropped while it did not" if dropped else ""),
+            )
             self.faults.clear("buffer", "results: memory buffer no longer full")
             self.spool.dropped = 0
 
     def _check_vantage(self, results) -> None:
         problems = diagnose(results)
-        for key, recovered in (("network", "network is back: canaries and connections succeed again"),
-                               ("resolver", "resolver answers again")):
+        for key, recovered in (
+            ("network", "network is back: canaries and connections succeed again"),
+            ("resolver", "resolver answers again"),
+        ):
             if key in problems:
                 kind, message = problems[key]
                 self.faults.problem(key, kind, message)
@@ -298,11 +349,17 @@ class Daemon:
             plan = self.planner.observe(statuses, utc_now())
         if plan.changes:
             planned = sorted({n for j in plan.new_jobs for n in j.names})
-            self.log.info("status change: %s%s", ", ".join(f"{n} {c}" for n, c in sorted(plan.changes.items())),
-                          f"; re-measuring after {', '.join(f'{d:g}s' for d in self.opts.bursts)}" if planned else "")
+            self.log.info(
+                "status change: %s%s",
+                ", ".join(f"{n} {c}" for n, c in sorted(plan.changes.items())),
+                f"; re-measuring after {', '.join(f'{d:g}s' for d in self.opts.bursts)}" if planned else "",
+            )
         if plan.dropped:
-            self.log.warning("burst budget full (%d re-measurements pending): no bursts for %s",
-                             self.opts.max_pending_bursts, ", ".join(plan.dropped))
+            self.log.warning(
+                "burst budget full (%d re-measurements pending): no bursts for %s",
+                self.opts.max_pending_bursts,
+                ", ".join(plan.dropped),
+            )
         if self.scheduler is None or self._stopping.is_set():
             return
         for jid in plan.emptied_jobs:
@@ -313,9 +370,14 @@ class Daemon:
         from apscheduler.triggers.date import DateTrigger
 
         for job in plan.new_jobs:
-            self.scheduler.add_job(self._burst_job, DateTrigger(run_date=job.at, timezone=timezone.utc),
-                                   args=(job.id,), id=job.id, name=f"{job.id} {job.index}/{job.of}",
-                                   **self._job_rules())
+            self.scheduler.add_job(
+                self._burst_job,
+                DateTrigger(run_date=job.at, timezone=UTC),
+                args=(job.id,),
+                id=job.id,
+                name=f"{job.id} {job.index}/{job.of}",
+                **self._job_rules(),
+            )
 
     # -- state -------------------------------------------------------------------------------
     def _next_runs(self) -> dict[str, str]:
@@ -336,17 +398,28 @@ class Daemon:
         with self._planner_lock:
             pending = self.planner.pending
         return {
-            "schema": STATE_SCHEMA, "status": status, "pid": os.getpid(),
-            "started_at": rfc3339(self.started_at), "updated_at": rfc3339(utc_now()),
-            "interval_s": self.opts.interval, "jitter_s": effective_jitter(self.opts.interval, self.opts.jitter),
-            "bursts_s": list(self.opts.bursts), "heartbeat_s": self.opts.heartbeat,
-            "groups": sorted(self.groups), "targets": len(self.by_name),
-            "runs": self.runs, "burst_runs": self.burst_runs, "abandoned_runs": self.abandoned,
-            "last_run": self.last_run, "measuring": self.measuring,
+            "schema": STATE_SCHEMA,
+            "status": status,
+            "pid": os.getpid(),
+            "started_at": rfc3339(self.started_at),
+            "updated_at": rfc3339(utc_now()),
+            "interval_s": self.opts.interval,
+            "jitter_s": effective_jitter(self.opts.interval, self.opts.jitter),
+            "bursts_s": list(self.opts.bursts),
+            "heartbeat_s": self.opts.heartbeat,
+            "groups": sorted(self.groups),
+            "targets": len(self.by_name),
+            "runs": self.runs,
+            "burst_runs": self.burst_runs,
+            "abandoned_runs": self.abandoned,
+            "last_run": self.last_run,
+            "measuring": self.measuring,
             "next_run": min(next_runs.values()) if next_runs and status == "running" else None,
             "next_runs": next_runs if status == "running" else {},
             "pending_bursts": pending,
-            "totals": dict(self.totals), "buffered": self.spool.buffered, "dropped": self.spool.dropped,
+            "totals": dict(self.totals),
+            "buffered": self.spool.buffered,
+            "dropped": self.spool.dropped,
             "faults": self.faults.snapshot(),
         }
 
@@ -357,9 +430,12 @@ class Daemon:
             except OSError as exc:
                 # The same problem as an unwritable results file: one fault, one line.
                 reason = exc.strerror or str(exc)
-                self.faults.problem("results", reason,
-                                    f"results: cannot write {self.results_dir / STATE_NAME}: {reason}; measurements "
-                                    f"are kept in memory (at most {self.spool.max_buffered}) until it clears")
+                self.faults.problem(
+                    "results",
+                    reason,
+                    f"results: cannot write {self.results_dir / STATE_NAME}: {reason}; measurements "
+                    f"are kept in memory (at most {self.spool.max_buffered}) until it clears",
+                )
                 return
         if "results" in self.faults.active and not self.spool.buffered:
             self.faults.clear("results", f"results: {self.results_dir} takes writes again")
@@ -372,8 +448,11 @@ class Daemon:
         self._stopping.set()
         self.stop_reason = reason
         busy = self.measuring is not None
-        self.log.info("stopping (%s)%s", reason,
-                      f": letting the in-flight run finish for up to {self.opts.stop_grace:g}s" if busy else "")
+        self.log.info(
+            "stopping (%s)%s",
+            reason,
+            f": letting the in-flight run finish for up to {self.opts.stop_grace:g}s" if busy else "",
+        )
         self._stop_timer = threading.Timer(self.opts.stop_grace, self._abandon_inflight)
         self._stop_timer.daemon = True
         self._stop_timer.start()
@@ -421,15 +500,22 @@ class Daemon:
     def _serve(self) -> int:
         run_timer = None
         if self.opts.run_for:
-            run_timer = threading.Timer(self.opts.run_for, self.request_stop,
-                                        args=(f"--run-for {self.opts.run_for:g}s",))
+            run_timer = threading.Timer(
+                self.opts.run_for, self.request_stop, args=(f"--run-for {self.opts.run_for:g}s",)
+            )
             run_timer.daemon = True
             run_timer.start()
         jitter = effective_jitter(self.opts.interval, self.opts.jitter)
-        self.log.info("daemon started: %d group(s) (%s), %d targets, every %gs + up to %gs jitter, bursts %s; "
-                      "results in %s", len(self.groups), ", ".join(sorted(self.groups)), len(self.by_name),
-                      self.opts.interval, jitter,
-                      ", ".join(f"{d:g}s" for d in self.opts.bursts) or "off", self.results_dir)
+        self.log.info(
+            "daemon started: %d group(s) (%s), %d targets, every %gs + up to %gs jitter, bursts %s; results in %s",
+            len(self.groups),
+            ", ".join(sorted(self.groups)),
+            len(self.by_name),
+            self.opts.interval,
+            jitter,
+            ", ".join(f"{d:g}s" for d in self.opts.bursts) or "off",
+            self.results_dir,
+        )
         self._write_state()
         try:
             if not self._stopping.is_set():
@@ -444,12 +530,15 @@ class Daemon:
         if self._stop_timer is not None:
             self._stop_timer.cancel()
         if not self.clean_exit:
-            self.log.error("the in-flight run did not stop within %gs of the grace period; exiting without it",
-                           self.opts.stop_grace + 60)
+            self.log.error(
+                "the in-flight run did not stop within %gs of the grace period; exiting without it",
+                self.opts.stop_grace + 60,
+            )
         self._write_pending()
         if self.spool.buffered:
-            self.log.error("results: %d measurement(s) could not be written before exit and are lost",
-                           self.spool.buffered)
+            self.log.error(
+                "results: %d measurement(s) could not be written before exit and are lost", self.spool.buffered
+            )
         self._write_state("stopped")
         self.log.info("stopped: %d run(s) (%d burst), %d abandoned", self.runs, self.burst_runs, self.abandoned)
         return 0

@@ -20,24 +20,35 @@ def diagnose(results) -> dict[str, tuple[str, str]]:
     by_resolver: dict[str, list] = {}
     for a in dns:
         by_resolver.setdefault(a.resolver, []).append(a)
-    silent = sorted(label for label, atts in by_resolver.items()
-                    if len(atts) >= 2 and all(a.failure is not None and a.rcode is None for a in atts))
+    silent = sorted(
+        label
+        for label, atts in by_resolver.items()
+        if len(atts) >= 2 and all(a.failure is not None and a.rcode is None for a in atts)
+    )
     tcp_ok = any(a.failure is None for a in tcp)
     canaries = [r for r in results if r.target.is_canary]
     canaries_ok = [r for r in canaries if r.verdict is not None and r.verdict.status == "ok"]
     all_silent = bool(by_resolver) and len(silent) == len(by_resolver)
     if all_silent and not tcp_ok:
-        problems["network"] = ("offline", f"network looks down: no resolver answered ({len(dns)} queries) and no "
-                               f"connection succeeded ({len(tcp)} attempts); measurements are kept as evidence "
-                               "of an outage")
+        problems["network"] = (
+            "offline",
+            f"network looks down: no resolver answered ({len(dns)} queries) and no "
+            f"connection succeeded ({len(tcp)} attempts); measurements are kept as evidence "
+            "of an outage",
+        )
     elif silent:
         fails = Counter(a.failure for lbl in silent for a in by_resolver[lbl])
-        problems["resolver"] = ("silent:" + ",".join(silent),
-                                f"resolver {', '.join(silent)} not answering ({sum(fails.values())} queries, "
-                                f"{', '.join(f'{k} x{v}' for k, v in fails.most_common(2))}); other paths work")
+        problems["resolver"] = (
+            "silent:" + ",".join(silent),
+            f"resolver {', '.join(silent)} not answering ({sum(fails.values())} queries, "
+            f"{', '.join(f'{k} x{v}' for k, v in fails.most_common(2))}); other paths work",
+        )
     if "network" not in problems and canaries and not canaries_ok:
-        problems["network"] = ("canaries", f"all {len(canaries)} canaries failed: the vantage's own connectivity "
-                               "is broken, measurements are recorded as outage")
+        problems["network"] = (
+            "canaries",
+            f"all {len(canaries)} canaries failed: the vantage's own connectivity "
+            "is broken, measurements are recorded as outage",
+        )
     if not by_resolver and tcp and not tcp_ok and "network" not in problems:
         problems["network"] = ("offline", f"network looks down: no connection succeeded ({len(tcp)} attempts)")
     return problems

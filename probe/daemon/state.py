@@ -44,8 +44,9 @@ def disk_status(results_dir: Path) -> dict:
     return {"free_bytes": st.f_bavail * st.f_frsize, "read_only": bool(st.f_flag & os.ST_RDONLY)}
 
 
-def health(state: dict | None, locked: bool, holder: int | None, now: datetime,
-           disk: dict | None = None) -> tuple[bool, str]:
+def health(
+    state: dict | None, locked: bool, holder: int | None, now: datetime, disk: dict | None = None
+) -> tuple[bool, str]:
     """Is a daemon alive and writing? (for `status --check` and the Docker HEALTHCHECK)."""
     if disk:
         if disk.get("read_only"):

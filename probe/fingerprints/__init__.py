@@ -40,9 +40,10 @@ import csv
 import functools
 import ipaddress
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from probe.fingerprints.record import BENIGN_SCOPES, CONFIRMING_SCOPES, Fingerprint
 from probe.fingerprints.sources import (
@@ -57,8 +58,10 @@ from probe.fingerprints.sources import (
 
 # Iran's national blockpage addresses, with the names OONI's fingerprint list gives them.
 IRAN_BLOCKPAGE_DNS: tuple[tuple[str, str], ...] = (
-    ("10.10.34.34", "ooni.ir_4"), ("10.10.34.35", "ooni.ir_5"),
-    ("10.10.34.36", "ooni.ir_10dot10_ipv4_1"), ("d0::11", "ooni.ir_ipv6_1"),
+    ("10.10.34.34", "ooni.ir_4"),
+    ("10.10.34.35", "ooni.ir_5"),
+    ("10.10.34.36", "ooni.ir_10dot10_ipv4_1"),
+    ("d0::11", "ooni.ir_ipv6_1"),
 )
 IRAN_BLOCKPAGE_IPS = tuple(ip for ip, _ in IRAN_BLOCKPAGE_DNS)
 
@@ -199,7 +202,7 @@ class FingerprintDB:
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def default(cls) -> "FingerprintDB":
+    def default(cls) -> FingerprintDB:
         """Every country's blockpages: OONI's and Citizen Lab's sets as shipped with the package, or
         the user's copy from ``reachprobe fingerprints update`` where one is present and loads. Parsed
         and compiled once per process; each call returns an independent copy sharing the compiled
@@ -207,7 +210,7 @@ class FingerprintDB:
         return load_default().copy()
 
     @classmethod
-    def iran(cls) -> "FingerprintDB":
+    def iran(cls) -> FingerprintDB:
         """Iran's national blockpage only (OONI ooni.ir_* / Citizen Lab nat_ir_*), DNS and body."""
         db = cls(sources=["builtin"])
         for ip, name in IRAN_BLOCKPAGE_DNS:
@@ -223,8 +226,9 @@ class FingerprintDB:
         return db
 
     @classmethod
-    def from_ooni_csv(cls, dns_csv: str | Path | None = None, http_csv: str | Path | None = None,
-                      *, include_defaults: bool = True) -> "FingerprintDB":
+    def from_ooni_csv(
+        cls, dns_csv: str | Path | None = None, http_csv: str | Path | None = None, *, include_defaults: bool = True
+    ) -> FingerprintDB:
         """Load OONI blocking-fingerprints CSVs (either may be omitted), added to the default set
         unless ``include_defaults=False``. Raises ValueError naming file and line on a bad file."""
         db = cls.default() if include_defaults else cls()
@@ -234,8 +238,9 @@ class FingerprintDB:
         return db
 
     @classmethod
-    def from_citizenlab_csv(cls, dns_csv: str | Path | None = None, http_csv: str | Path | None = None,
-                            *, include_defaults: bool = True) -> "FingerprintDB":
+    def from_citizenlab_csv(
+        cls, dns_csv: str | Path | None = None, http_csv: str | Path | None = None, *, include_defaults: bool = True
+    ) -> FingerprintDB:
         """Load Citizen Lab filtering-annotations ``dns.csv`` / ``http.csv`` (either may be omitted)."""
         db = cls.default() if include_defaults else cls()
         if dns_csv is not None:
@@ -244,11 +249,16 @@ class FingerprintDB:
             db.extend(read_citizenlab_http_csv(http_csv), str(http_csv))
         return db
 
-    def copy(self) -> "FingerprintDB":
-        return FingerprintDB(dns=dict(self.dns), body=list(self.body),
-                             headers={k: list(v) for k, v in self.headers.items()}, sources=list(self.sources),
-                             _keys=set(self._keys), _body_matcher=self._body_matcher,
-                             _benign_matcher=self._benign_matcher)
+    def copy(self) -> FingerprintDB:
+        return FingerprintDB(
+            dns=dict(self.dns),
+            body=list(self.body),
+            headers={k: list(v) for k, v in self.headers.items()},
+            sources=list(self.sources),
+            _keys=set(self._keys),
+            _body_matcher=self._body_matcher,
+            _benign_matcher=self._benign_matcher,
+        )
 
     def extend(self, fps: Iterable[Fingerprint], source: str | None = None) -> int:
         """Add fingerprints; returns how many were new."""
@@ -347,11 +357,17 @@ class FingerprintDB:
         """A redirect target checked against header.location fingerprints (and name-less ones)."""
         if not url:
             return []
-        out = [fp.as_match("header.location") for fp in self.headers.get("location", ())
-               if not fp.benign and fp.matches_text(url)]
+        out = [
+            fp.as_match("header.location")
+            for fp in self.headers.get("location", ())
+            if not fp.benign and fp.matches_text(url)
+        ]
         line = f"Location: {url}"
-        out += [fp.as_match("header.location") for fp in self.headers.get(ANY_HEADER, ())
-                if not fp.benign and fp.pattern in line]
+        out += [
+            fp.as_match("header.location")
+            for fp in self.headers.get(ANY_HEADER, ())
+            if not fp.benign and fp.pattern in line
+        ]
         return out
 
     def scope_of(self, name: str) -> str | None:
@@ -398,7 +414,7 @@ def _demote_generic(fp: Fingerprint, vague: set[str]) -> Fingerprint:
 
 
 def _header_case(name: str) -> str:
-    """"x-app-url" -> "X-App-Url": how Citizen Lab's "Location: ..." patterns were written."""
+    """ "x-app-url" -> "X-App-Url": how Citizen Lab's "Location: ..." patterns were written."""
     return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
 
 
@@ -444,10 +460,16 @@ def load_extra_dir(d: str | Path) -> FingerprintDB:
     ``dns.csv`` / ``http.csv`` (in ``d`` or ``d/citizenlab/``). ValueError when none is there or one
     does not parse."""
     d = Path(d)
-    readers = {"ooni_fingerprints_dns.csv": read_ooni_csv, "ooni_fingerprints_http.csv": read_ooni_csv,
-               "fingerprints_dns.csv": read_ooni_csv, "fingerprints_http.csv": read_ooni_csv,
-               "dns.csv": read_citizenlab_dns_csv, "http.csv": read_citizenlab_http_csv,
-               "citizenlab/dns.csv": read_citizenlab_dns_csv, "citizenlab/http.csv": read_citizenlab_http_csv}
+    readers = {
+        "ooni_fingerprints_dns.csv": read_ooni_csv,
+        "ooni_fingerprints_http.csv": read_ooni_csv,
+        "fingerprints_dns.csv": read_ooni_csv,
+        "fingerprints_http.csv": read_ooni_csv,
+        "dns.csv": read_citizenlab_dns_csv,
+        "http.csv": read_citizenlab_http_csv,
+        "citizenlab/dns.csv": read_citizenlab_dns_csv,
+        "citizenlab/http.csv": read_citizenlab_http_csv,
+    }
     db = FingerprintDB.default()
     found = 0
     for rel, reader in readers.items():
@@ -463,5 +485,13 @@ def load_extra_dir(d: str | Path) -> FingerprintDB:
     return db
 
 
-__all__ = ["BENIGN_SCOPES", "CONFIRMING_SCOPES", "WEAK_SCOPES", "Fingerprint", "FingerprintDB", "clear_cache",
-           "load_default", "load_extra_dir"]
+__all__ = [
+    "BENIGN_SCOPES",
+    "CONFIRMING_SCOPES",
+    "WEAK_SCOPES",
+    "Fingerprint",
+    "FingerprintDB",
+    "clear_cache",
+    "load_default",
+    "load_extra_dir",
+]

@@ -29,9 +29,15 @@ class Fingerprint:
         return self.scope in CONFIRMING_SCOPES
 
     def as_match(self, location: str | None = None) -> dict[str, Any]:
-        out = {"name": self.name, "pattern": self.pattern, "location": location or self.location,
-               "scope": self.scope, "confirmed": self.confirmed, "countries": list(self.countries),
-               "source": self.source}
+        out = {
+            "name": self.name,
+            "pattern": self.pattern,
+            "location": location or self.location,
+            "scope": self.scope,
+            "confirmed": self.confirmed,
+            "countries": list(self.countries),
+            "source": self.source,
+        }
         if self.listed_scope is not None:
             out["listed_scope"] = self.listed_scope
         return out

@@ -45,14 +45,16 @@ def _rows(path: str | Path, required: tuple[str, ...]) -> Iterator[tuple[int, di
         reader = csv.DictReader(f)
         missing = [c for c in required if c not in (reader.fieldnames or ())]
         if missing:
-            raise ValueError(f"{path}:1: missing column(s) {', '.join(missing)} "
-                             f"(has {', '.join(reader.fieldnames or ()) or 'no header'})")
+            raise ValueError(
+                f"{path}:1: missing column(s) {', '.join(missing)} "
+                f"(has {', '.join(reader.fieldnames or ()) or 'no header'})"
+            )
         for row in reader:
             yield reader.line_num, row
 
 
 def _countries(text: str | None) -> tuple[str, ...]:
-    """"AE,SA" (OONI) or "['RU']" / "[]" / "['']" (Citizen Lab's Python list literal)."""
+    """ "AE,SA" (OONI) or "['RU']" / "[]" / "['']" (Citizen Lab's Python list literal)."""
     t = (text or "").strip()
     items: list[str]
     if t.startswith("["):
@@ -78,8 +80,7 @@ def read_ooni_csv(path: str | Path, source: str = "ooni") -> list[Fingerprint]:
         if ptype not in ("contains", "prefix", "full", "regexp"):
             raise ValueError(f"{path}:{line}: pattern_type {ptype!r} is not contains, prefix, full or regexp")
         scope = (row.get("scope") or "").strip().lower()
-        out.append(Fingerprint(name, scope, loc, ptype, pattern, _countries(row.get("expected_countries")),
-                               source))
+        out.append(Fingerprint(name, scope, loc, ptype, pattern, _countries(row.get("expected_countries")), source))
     return out
 
 
@@ -96,8 +97,9 @@ def read_citizenlab_http_csv(path: str | Path, source: str = "citizenlab") -> li
         if loc not in ("body", "header") and not loc.startswith("header."):
             raise ValueError(f"{path}:{line}: location_found {loc!r} is not body or header")
         scope = (row.get("scope") or "").strip().lower()
-        out.append(Fingerprint(name, scope, loc, "contains", pattern, _countries(row.get("expected_countries")),
-                               source))
+        out.append(
+            Fingerprint(name, scope, loc, "contains", pattern, _countries(row.get("expected_countries")), source)
+        )
     return out
 
 
@@ -110,13 +112,15 @@ def read_citizenlab_dns_csv(path: str | Path, source: str = "citizenlab") -> lis
         if not name or not response:
             continue
         scope = (row.get("scope") or "").strip().lower()
-        out.append(Fingerprint(name, scope, "dns", "full", response, _countries(row.get("expected_countries")),
-                               source))
+        out.append(Fingerprint(name, scope, "dns", "full", response, _countries(row.get("expected_countries")), source))
     return out
 
 
-READERS = {"ooni": read_ooni_csv, "citizenlab_dns": read_citizenlab_dns_csv,
-           "citizenlab_http": read_citizenlab_http_csv}
+READERS = {
+    "ooni": read_ooni_csv,
+    "citizenlab_dns": read_citizenlab_dns_csv,
+    "citizenlab_http": read_citizenlab_http_csv,
+}
 
 
 def read_file(path: Path) -> list[Fingerprint]:

@@ -20,14 +20,10 @@ from probe.fingerprints.sources import FILES, SHIPPED_DIR, user_dir
 
 # The public lists (branch heads). Used only when `--from` is not given.
 UPSTREAM: dict[str, str] = {
-    "ooni_fingerprints_dns.csv":
-        "https://raw.githubusercontent.com/ooni/blocking-fingerprints/main/fingerprints_dns.csv",
-    "ooni_fingerprints_http.csv":
-        "https://raw.githubusercontent.com/ooni/blocking-fingerprints/main/fingerprints_http.csv",
-    "citizenlab_dns.csv":
-        "https://raw.githubusercontent.com/citizenlab/filtering-annotations/master/data/v1/dns.csv",
-    "citizenlab_http.csv":
-        "https://raw.githubusercontent.com/citizenlab/filtering-annotations/master/data/v1/http.csv",
+    "ooni_fingerprints_dns.csv": "https://raw.githubusercontent.com/ooni/blocking-fingerprints/main/fingerprints_dns.csv",
+    "ooni_fingerprints_http.csv": "https://raw.githubusercontent.com/ooni/blocking-fingerprints/main/fingerprints_http.csv",
+    "citizenlab_dns.csv": "https://raw.githubusercontent.com/citizenlab/filtering-annotations/master/data/v1/dns.csv",
+    "citizenlab_http.csv": "https://raw.githubusercontent.com/citizenlab/filtering-annotations/master/data/v1/http.csv",
 }
 # Where each file may sit under a `--from` directory or base URL: our own names, the reference-data
 # layout (../shared/data/fingerprints/), and the upstream repositories' own names.
@@ -71,8 +67,11 @@ def _gather(source: str | None, timeout: float) -> tuple[dict[str, tuple[str, by
         errors = []
         for place in places:
             try:
-                data = _fetch_url(place, timeout) if (is_url or source is None) else (
-                    Path(place).read_bytes() if Path(place).is_file() else None)
+                data = (
+                    _fetch_url(place, timeout)
+                    if (is_url or source is None)
+                    else (Path(place).read_bytes() if Path(place).is_file() else None)
+                )
             except Exception as exc:  # noqa: BLE001 - reported per file; the old copy stays
                 errors.append(f"{place}: {type(exc).__name__}: {exc}")
                 continue
@@ -80,8 +79,9 @@ def _gather(source: str | None, timeout: float) -> tuple[dict[str, tuple[str, by
                 found[name] = (place, data)
                 break
         else:
-            problems.append(f"{name}: not found" + (f" ({'; '.join(errors)})" if errors else
-                                                     f" at {', '.join(places)}"))
+            problems.append(
+                f"{name}: not found" + (f" ({'; '.join(errors)})" if errors else f" at {', '.join(places)}")
+            )
     return found, problems
 
 
@@ -138,12 +138,15 @@ def fingerprints_group() -> None:
 
 
 @fingerprints_group.command("update")
-@click.option("--from", "source", metavar="DIR|URL",
-              help="Read the lists from this directory or base URL instead of the public repositories "
-                   "(names: ooni_fingerprints_{dns,http}.csv, citizenlab/{dns,http}.csv or "
-                   "citizenlab_{dns,http}.csv).")
-@click.option("--timeout", type=click.FloatRange(1, 300), default=30.0, show_default=True,
-              help="Seconds per download.")
+@click.option(
+    "--from",
+    "source",
+    metavar="DIR|URL",
+    help="Read the lists from this directory or base URL instead of the public repositories "
+    "(names: ooni_fingerprints_{dns,http}.csv, citizenlab/{dns,http}.csv or "
+    "citizenlab_{dns,http}.csv).",
+)
+@click.option("--timeout", type=click.FloatRange(1, 300), default=30.0, show_default=True, help="Seconds per download.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 def update_cmd(source: str | None, timeout: float, quiet: bool) -> None:
     """Fetch the fingerprint lists into the config directory; the shipped copies remain the fallback."""
@@ -156,8 +159,11 @@ def update_cmd(source: str | None, timeout: float, quiet: bool) -> None:
     for p in refused + ([] if quiet and installed else missing):
         click.echo(f"reachprobe: fingerprints: {p}", err=True)
     if not installed:
-        click.echo(f"reachprobe: fingerprints: nothing updated; {'the previous copy' if dest.is_dir() else 'the shipped set'}"
-                   " stays in use", err=True)
+        click.echo(
+            f"reachprobe: fingerprints: nothing updated; {'the previous copy' if dest.is_dir() else 'the shipped set'}"
+            " stays in use",
+            err=True,
+        )
         sys.exit(EXIT_CONFIG if source is not None and not found else EXIT_FAILED)
     if not quiet:
         for name, rows in installed.items():
@@ -177,6 +183,7 @@ def show_cmd() -> None:
     for s in db.sources:
         click.echo(s)
     headers = sum(len(v) for v in db.headers.values())
-    click.echo(f"{len(db.dns)} DNS, {len(db.body)} body, {headers} header fingerprints "
-               f"(shipped copies in {SHIPPED_DIR}; updates in {user_dir()})")
-
+    click.echo(
+        f"{len(db.dns)} DNS, {len(db.body)} body, {headers} header fingerprints "
+        f"(shipped copies in {SHIPPED_DIR}; updates in {user_dir()})"
+    )

@@ -32,9 +32,9 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 import dns.asyncquery
-import dns.query
 import dns.flags
 import dns.message
+import dns.query
 import dns.rcode
 import dns.rdatatype
 import dns.resolver
@@ -58,7 +58,7 @@ class ResolverSpec:
     tls_name: str | None = None  # DoH/DoT: the name the certificate must carry (None for an IP)
 
     @classmethod
-    def parse(cls, text: str) -> "ResolverSpec":
+    def parse(cls, text: str) -> ResolverSpec:
         """ValueError with a message naming what is wrong for anything else."""
         text = text.strip()
         if text == SYSTEM:
@@ -72,7 +72,7 @@ class ResolverSpec:
         return cls(text, ((host, port),))
 
     @classmethod
-    def _parse_url(cls, text: str) -> "ResolverSpec":
+    def _parse_url(cls, text: str) -> ResolverSpec:
         scheme = text.split("://", 1)[0].lower()
         if scheme not in ("https", "tls", "tcp", "udp"):
             raise ValueError(f"unknown resolver scheme {scheme}:// (use https://, tls://, tcp:// or an IP)")
@@ -104,7 +104,7 @@ class ResolverSpec:
         return cls(text, ((pin or host, port or 443),), proto="doh", url=url, tls_name=None if is_ip else host)
 
     @classmethod
-    def system(cls, resolv_conf: str = "/etc/resolv.conf") -> "ResolverSpec":
+    def system(cls, resolv_conf: str = "/etc/resolv.conf") -> ResolverSpec:
         try:
             servers = tuple((ns, 53) for ns in dns.resolver.Resolver(filename=resolv_conf).nameservers)
         except (dns.resolver.NoResolverConfiguration, OSError):
@@ -126,8 +126,9 @@ def _tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
 
 
-async def _doh(query: dns.message.Message, resolver: ResolverSpec, server: tuple[str, int], timeout: float,
-               ca_bundle: str | None) -> dns.message.Message:
+async def _doh(
+    query: dns.message.Message, resolver: ResolverSpec, server: tuple[str, int], timeout: float, ca_bundle: str | None
+) -> dns.message.Message:
     """RFC 8484 POST with httpx (dnspython's own DoH needs an extra HTTP stack). With a pinned
     address the connection goes there while Host, SNI and the certificate check keep the name."""
     import httpx
@@ -207,8 +208,13 @@ async def lookup(
                     ip = await _address_of(server[0], server[1])
                     rec.resolver_address = format_endpoint(ip, server[1])
                     response = await dns.asyncquery.tls(
-                        query, ip, timeout=remaining, port=server[1], ssl_context=_tls_context(ca_bundle),
-                        server_hostname=resolver.tls_name or ip)
+                        query,
+                        ip,
+                        timeout=remaining,
+                        port=server[1],
+                        ssl_context=_tls_context(ca_bundle),
+                        server_hostname=resolver.tls_name or ip,
+                    )
             elif resolver.proto == "tcp":
                 response = await dns.asyncquery.tcp(query, server[0], timeout=remaining, port=server[1])
             else:
@@ -241,4 +247,3 @@ async def lookup(
     elif not rec.answers:
         rec.failure = DNS_NO_ANSWER
     return rec
-

@@ -24,7 +24,9 @@ from probe.records import HTTPAttempt, HTTPRedirect
 
 # A common desktop browser string: censors and CDNs may treat unusual clients differently, and we
 # want to see what a person would see.
-USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+)
 BODY_HEAD_CHARS = 2048
 _TITLE_RE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 
@@ -47,8 +49,13 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         self.pins: dict[str, str] = {}
 
     async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        stream = await self.inner.connect_tcp(self.pins.get(host.lower(), host), port, timeout=timeout,
-                                              local_address=local_address, socket_options=socket_options)
+        stream = await self.inner.connect_tcp(
+            self.pins.get(host.lower(), host),
+            port,
+            timeout=timeout,
+            local_address=local_address,
+            socket_options=socket_options,
+        )
         packets.note_socket(stream.get_extra_info("socket"))
         return stream
 
@@ -56,14 +63,18 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
-def make_client(verify: ssl.SSLContext, *, timeout: float, max_connections: int = 100,
-                backend: PinnedBackend | None = None) -> httpx.AsyncClient:
+def make_client(
+    verify: ssl.SSLContext, *, timeout: float, max_connections: int = 100, backend: PinnedBackend | None = None
+) -> httpx.AsyncClient:
     transport = httpx.AsyncHTTPTransport(verify=verify)
     # httpx has no public hook for the network backend; its transport is a thin mapping over an
     # httpcore pool, so we hand it a pool built with the documented httpcore API.
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=verify, max_connections=max_connections, max_keepalive_connections=0,
-        network_backend=backend or PinnedBackend())
+        ssl_context=verify,
+        max_connections=max_connections,
+        max_keepalive_connections=0,
+        network_backend=backend or PinnedBackend(),
+    )
     return httpx.AsyncClient(
         transport=transport,
         follow_redirects=False,
@@ -99,8 +110,15 @@ async def fetch(
     ``host_header`` replaces the Host header (the connection still goes to the URL host's address):
     that is the harmless-Host control, recorded with ``control=True``."""
     started = time.monotonic()
-    rec = HTTPAttempt(attempt=attempt, url=url, t0=since(t_origin, started), duration_ms=0.0, failure=None,
-                      control=host_header is not None, host_header=host_header)
+    rec = HTTPAttempt(
+        attempt=attempt,
+        url=url,
+        t0=since(t_origin, started),
+        duration_ms=0.0,
+        failure=None,
+        control=host_header is not None,
+        host_header=host_header,
+    )
     body = bytearray()
     with packets.attempt(rec), recording(rec, started):
         async with asyncio.timeout(timeout):
@@ -127,8 +145,11 @@ async def _follow(client, url, rec, body, started, max_redirects, max_body, host
             if rec.ttfb_ms is None:
                 rec.ttfb_ms = round((time.monotonic() - started) * 1000, 3)
             if response.next_request is not None:
-                rec.redirects.append(HTTPRedirect(url=str(response.url), status=response.status_code,
-                                                  location=str(response.next_request.url)))
+                rec.redirects.append(
+                    HTTPRedirect(
+                        url=str(response.url), status=response.status_code, location=str(response.next_request.url)
+                    )
+                )
                 if hop == max_redirects:
                     rec.failure = HTTP_TOO_MANY_REDIRECTS
                     rec.failed_url = None

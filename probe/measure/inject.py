@@ -87,16 +87,30 @@ def _parse_response(wire: bytes, query: dns.message.Message) -> dict[str, Any] |
                 answers.append(rd.address)
             elif rd.rdtype == dns.rdatatype.CNAME:
                 cnames.append(str(rd.target))
-    return {"answers": answers, "cnames": cnames, "rcode": dns.rcode.to_text(msg.rcode()),
-            "aa": bool(msg.flags & dns.flags.AA), "authority": len(msg.authority)}
+    return {
+        "answers": answers,
+        "cnames": cnames,
+        "rcode": dns.rcode.to_text(msg.rcode()),
+        "aa": bool(msg.flags & dns.flags.AA),
+        "authority": len(msg.authority),
+    }
 
 
-async def dns_injection_check(name: str, resolver: str, *, window_s: float = 2.0, attempt: int = 1,
-                              t_origin: float, qtype: str = "A", mode: str = "auto",
-                              max_responses: int = 16) -> InjectAttempt:
+async def dns_injection_check(
+    name: str,
+    resolver: str,
+    *,
+    window_s: float = 2.0,
+    attempt: int = 1,
+    t_origin: float,
+    qtype: str = "A",
+    mode: str = "auto",
+    max_responses: int = 16,
+) -> InjectAttempt:
     start = time.monotonic()
-    rec = InjectAttempt(attempt=attempt, query=name, resolver=resolver, t0=since(t_origin, start),
-                        duration_ms=0.0, failure=None)
+    rec = InjectAttempt(
+        attempt=attempt, query=name, resolver=resolver, t0=since(t_origin, start), duration_ms=0.0, failure=None
+    )
     window_s = max(0.05, min(float(window_s), 10.0))
     try:
         ip, port = parse_resolver(resolver)
@@ -148,8 +162,9 @@ async def dns_injection_check(name: str, resolver: str, *, window_s: float = 2.0
 
 
 # --- unprivileged listener ---------------------------------------------------------------------
-async def _udp_collect(ip: str, port: int, query: dns.message.Message, window_s: float,
-                       max_responses: int) -> list[dict[str, Any]]:
+async def _udp_collect(
+    ip: str, port: int, query: dns.message.Message, window_s: float, max_responses: int
+) -> list[dict[str, Any]]:
     fam = _family(ip)
     sock = socket.socket(fam, socket.SOCK_DGRAM)
     sock.setblocking(False)
@@ -179,11 +194,16 @@ async def _udp_collect(ip: str, port: int, query: dns.message.Message, window_s:
                 if parsed is None:
                     continue
                 ttl = None
-                for level, typ, cdata in anc:
+                for _level, typ, cdata in anc:
                     if typ == ttl_opt_recv and len(cdata) >= 1:
                         ttl = struct.unpack("i", cdata[:4])[0] if len(cdata) >= 4 else cdata[0]
-                parsed.update(src=addr[0], sport=addr[1], ttl=ttl, ip_id=None,
-                              delay_ms=round((time.monotonic() - t_send) * 1000, 3))
+                parsed.update(
+                    src=addr[0],
+                    sport=addr[1],
+                    ttl=ttl,
+                    ip_id=None,
+                    delay_ms=round((time.monotonic() - t_send) * 1000, 3),
+                )
                 out.append(parsed)
             done.set()
 
@@ -193,7 +213,7 @@ async def _udp_collect(ip: str, port: int, query: dns.message.Message, window_s:
             await loop.sock_sendto(sock, wire, (ip, port))
             try:
                 await asyncio.wait_for(done.wait(), timeout=window_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         finally:
             loop.remove_reader(sock.fileno())
@@ -236,7 +256,7 @@ def _ipv4_datagram(packet: bytes) -> tuple[str, int, int, int, int, bytes] | Non
         return None
     ip_id = struct.unpack_from("!H", packet, 4)[0]
     sport, dport = struct.unpack_from("!HH", packet, ihl)
-    return socket.inet_ntoa(packet[12:16]), packet[8], ip_id, sport, dport, packet[ihl + 8:]
+    return socket.inet_ntoa(packet[12:16]), packet[8], ip_id, sport, dport, packet[ihl + 8 :]
 
 
 # The kernel hands a raw IPPROTO_UDP socket *every* UDP datagram on the host, and at concurrency 64
@@ -275,8 +295,9 @@ def _attach_port_filter(raw: socket.socket, sport: int, dport: int) -> bool:
         return False
 
 
-async def _raw_collect(ip: str, port: int, query: dns.message.Message, window_s: float,
-                       max_responses: int) -> list[dict[str, Any]]:
+async def _raw_collect(
+    ip: str, port: int, query: dns.message.Message, window_s: float, max_responses: int
+) -> list[dict[str, Any]]:
     """Send the query from an ordinary UDP socket (which also keeps the kernel from answering late
     responses with ICMP) and read every response from a raw socket for the window."""
     fam = _family(ip)
@@ -319,8 +340,14 @@ async def _raw_collect(ip: str, port: int, query: dns.message.Message, window_s:
                         continue
                     p_s, p_d = struct.unpack_from("!HH", data, 0)
                     src, ip_id, payload = addr[0], None, data[8:]
-                    ttl = next((struct.unpack("i", c[:4])[0] for _l, t, c in anc
-                                if t == getattr(socket, "IPV6_HOPLIMIT", -1) and len(c) >= 4), None)
+                    ttl = next(
+                        (
+                            struct.unpack("i", c[:4])[0]
+                            for _l, t, c in anc
+                            if t == getattr(socket, "IPV6_HOPLIMIT", -1) and len(c) >= 4
+                        ),
+                        None,
+                    )
                 if p_s != port or p_d != sport:
                     continue
                 parsed = _parse_response(payload, query)
@@ -330,8 +357,9 @@ async def _raw_collect(ip: str, port: int, query: dns.message.Message, window_s:
                 if key in seen:
                     continue  # the same datagram delivered twice (e.g. on loopback) is one response
                 seen.add(key)
-                parsed.update(src=src, sport=p_s, ttl=ttl, ip_id=ip_id,
-                              delay_ms=round((time.monotonic() - t_send) * 1000, 3))
+                parsed.update(
+                    src=src, sport=p_s, ttl=ttl, ip_id=ip_id, delay_ms=round((time.monotonic() - t_send) * 1000, 3)
+                )
                 out.append(parsed)
             done.set()
 
@@ -340,7 +368,7 @@ async def _raw_collect(ip: str, port: int, query: dns.message.Message, window_s:
             await loop.sock_sendto(holder, query.to_wire(), (ip, port))
             try:
                 await asyncio.wait_for(done.wait(), timeout=window_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         finally:
             loop.remove_reader(raw.fileno())

@@ -67,8 +67,7 @@ MISMATCH_TTL = 2  # a TTL this far from the server's is not the server's (1 hop 
 MAX_KEYS = 200_000  # bound on connections remembered per run (about 100 bytes each)
 _INITIAL_TTLS = (32, 64, 128, 255)
 
-_CAPTURE: contextvars.ContextVar["PacketCapture | None"] = contextvars.ContextVar("reachprobe_capture",
-                                                                                  default=None)
+_CAPTURE: contextvars.ContextVar[PacketCapture | None] = contextvars.ContextVar("reachprobe_capture", default=None)
 _ATTEMPT: contextvars.ContextVar[Any] = contextvars.ContextVar("reachprobe_attempt", default=None)
 
 # Classic BPF: frames the kernel received (not ones this host sent: the server's packets always
@@ -79,23 +78,23 @@ _ATTEMPT: contextvars.ContextVar[Any] = contextvars.ContextVar("reachprobe_attem
 _BPF = (
     # (code, jt, jf, k); jt/jf count instructions skipped after this one
     (0x20, 0, 0, 0xFFFFF004),  # 0  ld #pkttype            (SKF_AD_OFF + SKF_AD_PKTTYPE)
-    (0x15, 14, 0, 4),          # 1  jeq PACKET_OUTGOING ? 16 : 2
-    (0x28, 0, 0, 12),          # 2  ldh [12]              ethertype
-    (0x15, 0, 7, 0x0800),      # 3  jeq IPv4 ? 4 : 11
-    (0x30, 0, 0, 23),          # 4  ldb [23]              IPv4 protocol
-    (0x15, 0, 10, 6),          # 5  jeq TCP ? 6 : 16
-    (0x28, 0, 0, 20),          # 6  ldh [20]              flags + fragment offset
-    (0x45, 8, 0, 0x1FFF),      # 7  jset offset ? 16 : 8  (a later fragment has no TCP header)
-    (0xB1, 0, 0, 14),          # 8  ldxb 4*([14]&0xf)     IPv4 header length
-    (0x50, 0, 0, 27),          # 9  ldb [x+27]            TCP flags (14 + 13)
-    (0x05, 0, 0, 4),           # 10 ja 15
-    (0x15, 0, 4, 0x86DD),      # 11 jeq IPv6 ? 12 : 16
-    (0x30, 0, 0, 20),          # 12 ldb [20]              IPv6 next header
-    (0x15, 0, 2, 6),           # 13 jeq TCP ? 14 : 16
-    (0x30, 0, 0, 67),          # 14 ldb [67]              TCP flags (14 + 40 + 13)
-    (0x45, 1, 0, 0x07),        # 15 jset FIN|SYN|RST ? 17 : 16
-    (0x06, 0, 0, 0),           # 16 ret 0                 drop
-    (0x06, 0, 0, 256),         # 17 ret 256               headers only
+    (0x15, 14, 0, 4),  # 1  jeq PACKET_OUTGOING ? 16 : 2
+    (0x28, 0, 0, 12),  # 2  ldh [12]              ethertype
+    (0x15, 0, 7, 0x0800),  # 3  jeq IPv4 ? 4 : 11
+    (0x30, 0, 0, 23),  # 4  ldb [23]              IPv4 protocol
+    (0x15, 0, 10, 6),  # 5  jeq TCP ? 6 : 16
+    (0x28, 0, 0, 20),  # 6  ldh [20]              flags + fragment offset
+    (0x45, 8, 0, 0x1FFF),  # 7  jset offset ? 16 : 8  (a later fragment has no TCP header)
+    (0xB1, 0, 0, 14),  # 8  ldxb 4*([14]&0xf)     IPv4 header length
+    (0x50, 0, 0, 27),  # 9  ldb [x+27]            TCP flags (14 + 13)
+    (0x05, 0, 0, 4),  # 10 ja 15
+    (0x15, 0, 4, 0x86DD),  # 11 jeq IPv6 ? 12 : 16
+    (0x30, 0, 0, 20),  # 12 ldb [20]              IPv6 next header
+    (0x15, 0, 2, 6),  # 13 jeq TCP ? 14 : 16
+    (0x30, 0, 0, 67),  # 14 ldb [67]              TCP flags (14 + 40 + 13)
+    (0x45, 1, 0, 0x07),  # 15 jset FIN|SYN|RST ? 17 : 16
+    (0x06, 0, 0, 0),  # 16 ret 0                 drop
+    (0x06, 0, 0, 256),  # 17 ret 256               headers only
 )
 
 
@@ -138,8 +137,7 @@ def hops_from_ttl(ttl: int) -> int:
 
 
 def _flags_text(flags: int) -> str:
-    return "".join(c for bit, c in ((0x01, "F"), (0x02, "S"), (0x04, "R"), (0x08, "P"), (0x10, "A"))
-                   if flags & bit)
+    return "".join(c for bit, c in ((0x01, "F"), (0x02, "S"), (0x04, "R"), (0x08, "P"), (0x10, "A")) if flags & bit)
 
 
 class PacketCapture:
@@ -202,8 +200,9 @@ class PacketCapture:
         if not self._sockets:
             raise OSError("no interface could be opened")
         started = threading.Event()
-        self._sniffer = AsyncSniffer(opened_socket=self._sockets, prn=self._on_packet, store=False,
-                                     started_callback=started.set)
+        self._sniffer = AsyncSniffer(
+            opened_socket=self._sockets, prn=self._on_packet, store=False, started_callback=started.set
+        )
         self._sniffer.start()
         if not started.wait(5):
             raise RuntimeError("sniffer did not start")
@@ -301,8 +300,15 @@ class PacketCapture:
             for ttl, ip_id, fl, seq, _ack in pkts:
                 if fl & 0x04:
                     after = (seq - isn - 1) % (1 << 32) if isn is not None else None
-                    rsts.append({"ttl": ttl, "ip_id": ip_id, "flags": _flags_text(fl), "after_bytes": after,
-                                 "hops": hops_from_ttl(ttl)})
+                    rsts.append(
+                        {
+                            "ttl": ttl,
+                            "ip_id": ip_id,
+                            "flags": _flags_text(fl),
+                            "after_bytes": after,
+                            "hops": hops_from_ttl(ttl),
+                        }
+                    )
                     continue
                 if fl & 0x12 == 0x12 and synack_ttl is None:
                     synack_ttl = ttl
@@ -315,8 +321,14 @@ class PacketCapture:
         if not refs and rsts:
             refs = sorted({t for k in keys for t in self._synack_ttls.get(k[0], ())})
             reference = "address" if refs else None
-        out: dict[str, Any] = {"synack_ttl": synack_ttl, "server_ttls": server_ttls, "server_ip_ids": server_ids[:8],
-                               "rst": rsts[:8], "reference": reference, "connections": len(keys)}
+        out: dict[str, Any] = {
+            "synack_ttl": synack_ttl,
+            "server_ttls": server_ttls,
+            "server_ip_ids": server_ids[:8],
+            "rst": rsts[:8],
+            "reference": reference,
+            "connections": len(keys),
+        }
         if server_ttls:
             out["server_hops"] = hops_from_ttl(server_ttls[0])
         if self.drops:
@@ -363,7 +375,7 @@ def _norm(ip: str) -> str:
 
 # -- hooks for the measurement code --------------------------------------------------------------
 @contextlib.contextmanager
-def activate(capture: "PacketCapture | None") -> Iterator[None]:
+def activate(capture: PacketCapture | None) -> Iterator[None]:
     """Make ``capture`` the one attempts register with (tasks created inside inherit it)."""
     token = _CAPTURE.set(capture)
     try:

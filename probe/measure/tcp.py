@@ -11,11 +11,13 @@ from probe.measure.step import recording, since
 from probe.records import TCPAttempt
 
 
-async def connect(ip: str, port: int, *, timeout: float, attempt: int, t_origin: float,
-                  hostname: str | None = None) -> TCPAttempt:
+async def connect(
+    ip: str, port: int, *, timeout: float, attempt: int, t_origin: float, hostname: str | None = None
+) -> TCPAttempt:
     started = time.monotonic()
-    rec = TCPAttempt(attempt=attempt, ip=ip, port=port, t0=since(t_origin, started),
-                     duration_ms=0.0, failure=None, hostname=hostname)
+    rec = TCPAttempt(
+        attempt=attempt, ip=ip, port=port, t0=since(t_origin, started), duration_ms=0.0, failure=None, hostname=hostname
+    )
     writer = None
     sock = None
     with recording(rec, started):

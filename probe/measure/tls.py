@@ -104,12 +104,29 @@ async def _handshake(ip: str, port: int, sni: str, ctx: ssl.SSLContext, timeout:
             raise
 
 
-async def handshake(ip: str, port: int, sni: str, *, timeout: float, attempt: int, t_origin: float,
-                    ca_bundle: str | None = None, control: bool = False) -> TLSAttempt:
+async def handshake(
+    ip: str,
+    port: int,
+    sni: str,
+    *,
+    timeout: float,
+    attempt: int,
+    t_origin: float,
+    ca_bundle: str | None = None,
+    control: bool = False,
+) -> TLSAttempt:
     """One handshake. ``control=True``: harmless-SNI handshake, no validation, only completion counts."""
     started = time.monotonic()
-    rec = TLSAttempt(attempt=attempt, ip=ip, port=port, sni=sni, t0=since(t_origin, started),
-                     duration_ms=0.0, failure=None, control=control)
+    rec = TLSAttempt(
+        attempt=attempt,
+        ip=ip,
+        port=port,
+        sni=sni,
+        t0=since(t_origin, started),
+        duration_ms=0.0,
+        failure=None,
+        control=control,
+    )
     ctx = non_verifying_context() if control else verifying_context(ca_bundle)
     with packets.attempt(rec), recording(rec, started):
         try:

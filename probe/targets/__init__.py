@@ -19,6 +19,19 @@ from probe.targets.model import (
 )
 
 __all__ = [
-    "CANARY_PLATFORM", "KNOWN_PLATFORMS", "Endpoint", "Target", "TargetSet", "TargetsError", "check_dns_name",
-    "check_host", "check_url", "is_ip_literal", "known_existing_names", "load_targets", "loads", "parse_endpoint", "parse_prefix",
+    "CANARY_PLATFORM",
+    "KNOWN_PLATFORMS",
+    "Endpoint",
+    "Target",
+    "TargetSet",
+    "TargetsError",
+    "check_dns_name",
+    "check_host",
+    "check_url",
+    "is_ip_literal",
+    "known_existing_names",
+    "load_targets",
+    "loads",
+    "parse_endpoint",
+    "parse_prefix",
 ]

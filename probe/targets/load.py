@@ -33,9 +33,9 @@ from probe.targets.model import (
     Target,
     TargetsError,
     TargetSet,
-    is_ip_literal,
     check_dns_name,
     check_url,
+    is_ip_literal,
     parse_endpoint,
     parse_prefix,
 )
@@ -49,6 +49,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")  # target names end up 
 # ---------------------------------------------------------------------------------------------
 # Field validators for the pydantic model (the value checks themselves are in probe.targets.model)
 # ---------------------------------------------------------------------------------------------
+
 
 def _check_name(name: str) -> str:
     if not _NAME.match(name):
@@ -188,8 +189,9 @@ class _LineLoader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
-                                                  self.peek_event().start_mark)
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark
+                )
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -356,7 +358,7 @@ def _error(path: Path, root: Any, loc: Loc, message: str) -> TargetsError:
 
 def _first(path: Path, problems: list[TargetsError]) -> TargetsError:
     """The earliest problem in the file, carrying the others (``more``) for tools that list them all."""
-    problems = sorted(problems, key=lambda e: (e.line or 0))
+    problems = sorted(problems, key=lambda e: e.line or 0)
     first = problems[0]
     return TargetsError(first.path, first.line, first.field, first.message, more=problems[1:])
 
@@ -407,9 +409,17 @@ def _build(path: Path, root: Any, model: _FileIn) -> TargetSet:
         name_loc = (*loc, "name")
         if target.name in seen:
             first_line, first_field = seen[target.name]
-            problems.append(_error(path, root, name_loc, (
-                f"duplicate target name {target.name!r}: also defined at line {first_line} ({first_field}); "
-                "names must be unique in the file")))
+            problems.append(
+                _error(
+                    path,
+                    root,
+                    name_loc,
+                    (
+                        f"duplicate target name {target.name!r}: also defined at line {first_line} ({first_field}); "
+                        "names must be unique in the file"
+                    ),
+                )
+            )
         else:
             seen[target.name] = (_line_at(root, name_loc), _field_path(name_loc))
         targets.append(target)
@@ -418,23 +428,51 @@ def _build(path: Path, root: Any, model: _FileIn) -> TargetSet:
         for i, t in enumerate(platform.targets):
             loc: Loc = ("platforms", key, "targets", i)
             if t.kind == "web" and not t.urls:
-                problems.append(_error(path, root, (*loc, "urls"),
-                                       "a web target needs at least one URL (or use kind: endpoint)"))
+                problems.append(
+                    _error(path, root, (*loc, "urls"), "a web target needs at least one URL (or use kind: endpoint)")
+                )
             if t.kind == "endpoint" and not t.endpoints:
-                problems.append(_error(path, root, (*loc, "endpoints"),
-                                       "an endpoint target needs at least one host:port endpoint"))
-            add(_to_target(t, platform=key, kind=t.kind, scope=None, asns=platform.asns,
-                           prefixes=platform.prefixes, line=_line_at(root, loc)), loc)
+                problems.append(
+                    _error(path, root, (*loc, "endpoints"), "an endpoint target needs at least one host:port endpoint")
+                )
+            add(
+                _to_target(
+                    t,
+                    platform=key,
+                    kind=t.kind,
+                    scope=None,
+                    asns=platform.asns,
+                    prefixes=platform.prefixes,
+                    line=_line_at(root, loc),
+                ),
+                loc,
+            )
     for i, c in enumerate(model.canaries):
         loc = ("canaries", i)
         if not c.urls and not c.endpoints:
             problems.append(_error(path, root, (*loc, "urls"), "a canary needs at least one URL or endpoint"))
-        add(_to_target(c, platform=CANARY_PLATFORM, kind="canary", scope=c.scope, asns=(),
-                       prefixes=(), line=_line_at(root, loc)), loc)
+        add(
+            _to_target(
+                c,
+                platform=CANARY_PLATFORM,
+                kind="canary",
+                scope=c.scope,
+                asns=(),
+                prefixes=(),
+                line=_line_at(root, loc),
+            ),
+            loc,
+        )
 
     if not targets and not problems:
-        problems.append(TargetsError(path, getattr(root, "line", None), None,
-                                     "the file defines no targets: add platforms with targets, or canaries"))
+        problems.append(
+            TargetsError(
+                path,
+                getattr(root, "line", None),
+                None,
+                "the file defines no targets: add platforms with targets, or canaries",
+            )
+        )
     if problems:
         raise _first(path, problems)
     return TargetSet(path=path, targets=targets)
@@ -472,11 +510,14 @@ def loads(text: str, path: str | Path = "<string>") -> TargetSet:
     path = Path(path)
     root = _parse_yaml(path, text)
     if root is None:
-        raise TargetsError(path, None, None,
-                           "the file is empty; expected a mapping with 'platforms' and/or 'canaries'")
+        raise TargetsError(path, None, None, "the file is empty; expected a mapping with 'platforms' and/or 'canaries'")
     if not isinstance(root, dict):
-        raise TargetsError(path, getattr(root, "line", 1), None,
-                           f"the top level must be a mapping (version, platforms, canaries), got {_describe(root)}")
+        raise TargetsError(
+            path,
+            getattr(root, "line", 1),
+            None,
+            f"the top level must be a mapping (version, platforms, canaries), got {_describe(root)}",
+        )
     try:
         model = _FileIn.model_validate(root)
     except ValidationError as exc:

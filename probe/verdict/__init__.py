@@ -28,7 +28,20 @@ from probe.verdict.run import address_evidence, canary_health, run_context
 from probe.verdict.steps import split_host_controls
 
 __all__ = [
-    "RULES", "Rule", "DECISION_ORDER", "CanaryHealth", "RunContext", "ControlMeasurement", "canary_health",
-    "run_context", "address_evidence", "classify", "target_reached", "split_host_controls",
-    "injection_evidence", "THROTTLE_MIN_BYTES", "THROTTLE_MIN_SECONDS", "THROTTLE_RATIO",
+    "RULES",
+    "Rule",
+    "DECISION_ORDER",
+    "CanaryHealth",
+    "RunContext",
+    "ControlMeasurement",
+    "canary_health",
+    "run_context",
+    "address_evidence",
+    "classify",
+    "target_reached",
+    "split_host_controls",
+    "injection_evidence",
+    "THROTTLE_MIN_BYTES",
+    "THROTTLE_MIN_SECONDS",
+    "THROTTLE_RATIO",
 ]

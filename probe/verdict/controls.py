@@ -54,8 +54,12 @@ class CanaryHealth:
 
     @property
     def international_shutdown(self) -> bool:
-        return (self.domestic_total > 0 and self.domestic_ok > 0
-                and self.international_total > 0 and self.international_ok == 0)
+        return (
+            self.domestic_total > 0
+            and self.domestic_ok > 0
+            and self.international_total > 0
+            and self.international_ok == 0
+        )
 
     @property
     def spotless(self) -> bool:
@@ -135,8 +139,7 @@ class ControlMeasurement:
         if self.dns_failure in DNS_NX:
             return True
         # Only a CNAME and no address, and the control's own fetch failed at DNS: the name is gone.
-        return (self.dns_addrs is not None and not self.dns_ips()
-                and (self.http_failure or "").startswith("dns_"))
+        return self.dns_addrs is not None and not self.dns_ips() and (self.http_failure or "").startswith("dns_")
 
     def http_ok(self) -> bool:
         return not self.failed and self.http_failure is None and (self.http_status or 0) > 0

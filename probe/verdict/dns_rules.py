@@ -12,8 +12,10 @@ from probe.verdict.rules import RULES
 # they answer (blocked), they say no too (the name is gone), nobody else was asked (cannot tell).
 _REFUSED_NAME = {"nxdomain": RULES["dns.nxdomain"], "no_answer": RULES["dns.no_answer"]}
 _GONE_NAME = {"nxdomain": RULES["down.nxdomain"], "no_answer": RULES["down.no_answer"]}
-_LONE_NO = {"nxdomain": RULES["inconclusive.nxdomain_single_resolver"],
-            "no_answer": RULES["inconclusive.no_answer_single_resolver"]}
+_LONE_NO = {
+    "nxdomain": RULES["inconclusive.nxdomain_single_resolver"],
+    "no_answer": RULES["inconclusive.no_answer_single_resolver"],
+}
 # A resolver that fails (SERVFAIL, silence) for the target only, while another answers; or with nothing to compare.
 _FAILS_FOR_TARGET = {"servfail": RULES["dns.servfail"], "timeout": RULES["dns.timeout"]}
 _LONE_FAILURE = {"servfail": RULES["inconclusive.dns_servfail"], "timeout": RULES["inconclusive.dns_timeout"]}
@@ -26,43 +28,73 @@ def dns_findings(ev: Evidence) -> list[Finding]:
     for ia in ev.s.inject:
         why = injection_evidence(ia)
         if why:
-            out.append(finding(RULES["dns.injected"], 0.995,
-                               f"on-path DNS injection for {ia.query} via {ia.resolver}: {why}"))
+            out.append(
+                finding(RULES["dns.injected"], 0.995, f"on-path DNS injection for {ia.query} via {ia.resolver}: {why}")
+            )
     # dns.blockpage_ip: an answer is a known blockpage address
     for ip, (v, m) in ev.blockpage_ips.items():
         if netfacts.is_sinkhole(ip):  # 0.0.0.0 / 127.0.0.1 are listed by some fingerprint sets: a sinkhole
-            out.append(finding(RULES["dns.bogon"], 0.97,
-                               f"{v.resolver} answered {v.name} with {ip}, a sinkhole address known as a DNS "
-                               f"blocking answer ({m['name']})", grade="strong"))
+            out.append(
+                finding(
+                    RULES["dns.bogon"],
+                    0.97,
+                    f"{v.resolver} answered {v.name} with {ip}, a sinkhole address known as a DNS "
+                    f"blocking answer ({m['name']})",
+                    grade="strong",
+                )
+            )
             continue
-        out.append(finding(RULES["dns.blockpage_ip"], 0.99,
-                           f"{v.resolver} answered {v.name} with {ip}, a known blockpage address ({m['name']})"))
+        out.append(
+            finding(
+                RULES["dns.blockpage_ip"],
+                0.99,
+                f"{v.resolver} answered {v.name} with {ip}, a known blockpage address ({m['name']})",
+            )
+        )
     # dns.bogon: a special-purpose answer that another resolver / the control contradicts, or a sinkhole
     for ip, v in ev.bogon_ips.items():
         other = [a for a in ev.other_clean_addrs(v.name, v.resolver) if a != ip]
         agreed = any(ip in o.addrs for o in ev.others(v.name, v.resolver)) or (
-            ev.control is not None and ip in ev.control.dns_ips())
+            ev.control is not None and ip in ev.control.dns_ips()
+        )
         label = netfacts.special_purpose(ip)
         if ev.control is not None and ip in ev.control.dns_ips():
             continue  # the control, outside, gets the same special-purpose answer: the site's own record
         if netfacts.is_sinkhole(ip):
             # 0.0.0.0/8, 127/8, ::, ::1 are never a public server, even when every resolver says so
             # (a censor intercepting all DNS); published exceptions are in netfacts.LEGIT_SPECIAL_ANSWERS.
-            out.append(finding(RULES["dns.bogon"], 0.95,
-                               f"{v.resolver} answered {v.name} with {ip} ({label}), a sinkhole address"
-                               + (f"; another resolver/control answered {', '.join(sorted(set(other))[:3])}" if other else ""),
-                               grade="strong"))
+            out.append(
+                finding(
+                    RULES["dns.bogon"],
+                    0.95,
+                    f"{v.resolver} answered {v.name} with {ip} ({label}), a sinkhole address"
+                    + (f"; another resolver/control answered {', '.join(sorted(set(other))[:3])}" if other else ""),
+                    grade="strong",
+                )
+            )
             continue
         if agreed and not other:
             continue  # every resolver gives this private address: split horizon, not tampering
         if other:
-            out.append(finding(RULES["dns.bogon"], 0.95,
-                               f"{v.resolver} answered {v.name} with {ip} ({label}) while another resolver/control "
-                               f"answered {', '.join(sorted(set(other))[:3])}", grade="strong"))
+            out.append(
+                finding(
+                    RULES["dns.bogon"],
+                    0.95,
+                    f"{v.resolver} answered {v.name} with {ip} ({label}) while another resolver/control "
+                    f"answered {', '.join(sorted(set(other))[:3])}",
+                    grade="strong",
+                )
+            )
         else:
-            out.append(finding(RULES["dns.bogon"], 0.8,
-                               f"{v.resolver} answered {v.name} with {ip} ({label}), not a public server address",
-                               grade="good", confirmed=False))
+            out.append(
+                finding(
+                    RULES["dns.bogon"],
+                    0.8,
+                    f"{v.resolver} answered {v.name} with {ip} ({label}), not a public server address",
+                    grade="good",
+                    confirmed=False,
+                )
+            )
     # per-name outcomes that are not addresses
     names = sorted({n for (n, _) in ev.views})
     for name in names:
@@ -74,56 +106,102 @@ def dns_findings(ev: Evidence) -> list[Finding]:
             clean_other = ev.other_clean_addrs(name, v.resolver)
             others_nx = [o for o in ev.others(name, v.resolver) if o.status in ("nxdomain", "no_answer")]
             ctl_nx = ev.control is not None and ev.control.dns_says_nx()
-            authentic_other = [ip for ip in clean_other if ip in ev.tls_valid_ips or netfacts.in_prefixes(ip, ev.expected)]
+            authentic_other = [
+                ip for ip in clean_other if ip in ev.tls_valid_ips or netfacts.in_prefixes(ip, ev.expected)
+            ]
             if st in ("nxdomain", "no_answer"):
                 if clean_other:
                     conf = 0.9 if authentic_other else 0.85
-                    src = "the control" if ev.control is not None and not [o for o in ev.others(name, v.resolver) if o.addrs] else "another resolver"
-                    out.append(finding(_REFUSED_NAME[st], conf,
-                                       f"{v.resolver} said {st.upper() if st == 'nxdomain' else 'no answer'} for {name} "
-                                       f"while {src} answered {', '.join(sorted(set(clean_other))[:3])}"
-                                       + (" (authenticated)" if authentic_other else "")))
-                elif (st == "nxdomain" and not ctl_nx and name in ctx.known_existing_names
-                      and any(o.addrs for (n2, r2), o in ev.views.items() if n2 != name and r2 == v.resolver)):
+                    src = (
+                        "the control"
+                        if ev.control is not None and not [o for o in ev.others(name, v.resolver) if o.addrs]
+                        else "another resolver"
+                    )
+                    out.append(
+                        finding(
+                            _REFUSED_NAME[st],
+                            conf,
+                            f"{v.resolver} said {st.upper() if st == 'nxdomain' else 'no answer'} for {name} "
+                            f"while {src} answered {', '.join(sorted(set(clean_other))[:3])}"
+                            + (" (authenticated)" if authentic_other else ""),
+                        )
+                    )
+                elif (
+                    st == "nxdomain"
+                    and not ctl_nx
+                    and name in ctx.known_existing_names
+                    and any(o.addrs for (n2, r2), o in ev.views.items() if n2 != name and r2 == v.resolver)
+                ):
                     # The same resolver answers the platform's other names and refuses only this one, which the
                     # targets file (or the test specification) lists as existing: the resolver picks names.
-                    out.append(finding(RULES["dns.nxdomain"], 0.65,
-                                       f"{v.resolver} said NXDOMAIN for {name}, a name known to exist, while it answered "
-                                       "the platform's other names"))
+                    out.append(
+                        finding(
+                            RULES["dns.nxdomain"],
+                            0.65,
+                            f"{v.resolver} said NXDOMAIN for {name}, a name known to exist, while it answered "
+                            "the platform's other names",
+                        )
+                    )
                 elif st == "nxdomain" and not ctl_nx and name in ctx.known_existing_names:
                     # Every resolver asked says the name does not exist, but the targets file lists it: a censor
                     # intercepting all port-53 traffic (Iran) looks exactly like a name that is gone. Only the
                     # outside control (or an encrypted resolver the interceptor cannot rewrite) can tell.
                     asked = ", ".join(sorted({v.resolver} | {o.resolver for o in others_nx}))
-                    out.append(finding(RULES["inconclusive.nxdomain_everywhere"], 0.3,
-                                       f"NXDOMAIN for {name} from every resolver asked ({asked}), a name the targets file "
-                                       "lists; without the outside control a censor answering for every resolver and a "
-                                       "name that is gone look the same"))
+                    out.append(
+                        finding(
+                            RULES["inconclusive.nxdomain_everywhere"],
+                            0.3,
+                            f"NXDOMAIN for {name} from every resolver asked ({asked}), a name the targets file "
+                            "lists; without the outside control a censor answering for every resolver and a "
+                            "name that is gone look the same",
+                        )
+                    )
                 elif others_nx or ctl_nx:
                     who = ", ".join(sorted({o.resolver for o in others_nx} | ({"the control"} if ctl_nx else set())))
-                    out.append(finding(_GONE_NAME[st], 0.85,
-                                       f"{name}: {st} from {v.resolver} and from {who}: the name does not resolve anywhere"))
+                    out.append(
+                        finding(
+                            _GONE_NAME[st],
+                            0.85,
+                            f"{name}: {st} from {v.resolver} and from {who}: the name does not resolve anywhere",
+                        )
+                    )
                 else:
-                    out.append(finding(_LONE_NO[st], 0.2,
-                                       f"{v.resolver} said {st} for {name} and no other resolver or control was asked: "
-                                       "censorship and a name that no longer exists look the same"))
+                    out.append(
+                        finding(
+                            _LONE_NO[st],
+                            0.2,
+                            f"{v.resolver} said {st} for {name} and no other resolver or control was asked: "
+                            "censorship and a name that no longer exists look the same",
+                        )
+                    )
             elif st in ("servfail", "timeout"):
                 if v.resolver in ctx.health.failing_resolvers:
-                    out.append(finding(RULES["outage.resolver"], 0.8,
-                                       f"resolver {v.resolver} also failed every canary ({st})"))
+                    out.append(
+                        finding(RULES["outage.resolver"], 0.8, f"resolver {v.resolver} also failed every canary ({st})")
+                    )
                 elif clean_other and (v.resolver in ctx.health.answering_resolvers):
                     # A timeout is never more than elimination (random loss produces it too).
                     ctl_resolved = ev.control is not None and bool(ev.control.dns_ips())
-                    out.append(finding(_FAILS_FOR_TARGET[st], 0.6 if st == "servfail" or ctl_resolved else 0.5,
-                                       f"{v.resolver} gave {st} for {name} while it answered the canaries and another "
-                                       f"resolver answered {', '.join(sorted(set(clean_other))[:3])}"
-                                       + ("; the control resolved it too" if ctl_resolved and st == "timeout" else ""),
-                                       grade=None if st == "servfail" else ("good" if ctl_resolved else "weak"),
-                                       timeout_only=st == "timeout"))
+                    out.append(
+                        finding(
+                            _FAILS_FOR_TARGET[st],
+                            0.6 if st == "servfail" or ctl_resolved else 0.5,
+                            f"{v.resolver} gave {st} for {name} while it answered the canaries and another "
+                            f"resolver answered {', '.join(sorted(set(clean_other))[:3])}"
+                            + ("; the control resolved it too" if ctl_resolved and st == "timeout" else ""),
+                            grade=None if st == "servfail" else ("good" if ctl_resolved else "weak"),
+                            timeout_only=st == "timeout",
+                        )
+                    )
                 else:
-                    out.append(finding(_LONE_FAILURE[st], 0.2,
-                                       f"{v.resolver} gave {st} for {name}; nothing shows whether the resolver or the name is at fault",
-                                       timeout_only=st == "timeout"))
+                    out.append(
+                        finding(
+                            _LONE_FAILURE[st],
+                            0.2,
+                            f"{v.resolver} gave {st} for {name}; nothing shows whether the resolver or the name is at fault",
+                            timeout_only=st == "timeout",
+                        )
+                    )
     # dns.unexpected_answer: outside the platform's prefixes, contradicted, and not authenticated by TLS
     if ev.expected:
         for v in ev.views.values():
@@ -132,12 +210,19 @@ def dns_findings(ev: Evidence) -> list[Finding]:
             outside = [ip for ip in v.addrs if not netfacts.in_prefixes(ip, ev.expected)]
             if len(outside) != len(v.addrs) or any(ip in ev.tls_valid_ips for ip in outside):
                 continue
-            inside_other = [ip for ip in ev.other_clean_addrs(v.name, v.resolver) if netfacts.in_prefixes(ip, ev.expected)]
+            inside_other = [
+                ip for ip in ev.other_clean_addrs(v.name, v.resolver) if netfacts.in_prefixes(ip, ev.expected)
+            ]
             if inside_other:
-                out.append(finding(RULES["dns.unexpected_answer"], 0.7,
-                                   f"{v.resolver} answered {v.name} with {', '.join(outside[:3])}, outside {ev.t.platform}'s "
-                                   f"prefixes, while another resolver/control answered {', '.join(inside_other[:3])}; "
-                                   "no valid certificate was obtained there"))
+                out.append(
+                    finding(
+                        RULES["dns.unexpected_answer"],
+                        0.7,
+                        f"{v.resolver} answered {v.name} with {', '.join(outside[:3])}, outside {ev.t.platform}'s "
+                        f"prefixes, while another resolver/control answered {', '.join(inside_other[:3])}; "
+                        "no valid certificate was obtained there",
+                    )
+                )
     return out
 
 
@@ -158,8 +243,10 @@ def injection_evidence(ia: InjectAttempt) -> str | None:
             wrong_src.append(src)
     parts = []
     if len(distinct) >= 2:
-        desc = "; ".join(f"{k[0]} {list(k[1])} from {v.get('src')} ttl={v.get('ttl')} after {v.get('delay_ms')}ms"
-                         for k, v in list(distinct.items())[:3])
+        desc = "; ".join(
+            f"{k[0]} {list(k[1])} from {v.get('src')} ttl={v.get('ttl')} after {v.get('delay_ms')}ms"
+            for k, v in list(distinct.items())[:3]
+        )
         parts.append(f"{len(distinct)} different responses ({desc})")
     if wrong_src:
         parts.append(f"response(s) from {', '.join(sorted(set(wrong_src)))} instead of {resolver_ip}")

@@ -27,8 +27,16 @@ def _cell(text: str) -> str:
 
 
 def rule_row(r: Rule) -> str:
-    cells = (f"`{r.id}`", r.status.value, r.layer.value if r.layer else "", r.method or "",
-             "yes" if r.confirmed else "no", r.grade, "yes" if r.needs_control else "", _cell(r.meaning))
+    cells = (
+        f"`{r.id}`",
+        r.status.value,
+        r.layer.value if r.layer else "",
+        r.method or "",
+        "yes" if r.confirmed else "no",
+        r.grade,
+        "yes" if r.needs_control else "",
+        _cell(r.meaning),
+    )
     return "| " + " | ".join(cells) + " |"
 
 
@@ -54,7 +62,7 @@ def update(text: str) -> str:
         pattern = _block(name)
         if not pattern.search(text):
             raise KeyError(name)
-        text = pattern.sub(lambda m: m.group(1) + render() + "\n" + m.group(3), text, count=1)
+        text = pattern.sub(lambda m, render=render: m.group(1) + render() + "\n" + m.group(3), text, count=1)
     return text
 
 

@@ -106,8 +106,9 @@ class Evidence:
         self.tls_valid = [a for a in steps.tls if a.failure is None and a.cert_valid and not a.control]
         self.tls_valid_ips = {a.ip for a in self.tls_valid}
         # Names whose own handshake completed at least once (valid or not): a later HTTP failure is the fetch's.
-        self.tls_ok_hosts = {sni for (_, _, sni, c), atts in self.tls.items()
-                             if not c and any(a.failure is None for a in atts)}
+        self.tls_ok_hosts = {
+            sni for (_, _, sni, c), atts in self.tls.items() if not c and any(a.failure is None for a in atts)
+        }
         self.http_ok: list[HTTPAttempt] = []
         self.http_challenge: list[tuple[HTTPAttempt, str]] = []
         self.http_blockpages: list[tuple[HTTPAttempt, list[dict[str, str]]]] = []
@@ -164,5 +165,9 @@ class Evidence:
         if self.tls or self.s.http:
             return False
         eps = {(e.host, e.port) for e in self.t.endpoints if is_ip(e.host)}
-        return any(a.failure is None for k, atts in self.tcp.items() for a in atts
-                   if k[0] not in self.flagged and (k in eps or netfacts.in_prefixes(k[0], self.expected)))
+        return any(
+            a.failure is None
+            for k, atts in self.tcp.items()
+            for a in atts
+            if k[0] not in self.flagged and (k in eps or netfacts.in_prefixes(k[0], self.expected))
+        )

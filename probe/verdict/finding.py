@@ -31,13 +31,28 @@ class Finding:
         return self.rule.status
 
     def verdict(self) -> Verdict:
-        return Verdict(self.rule.status, self.layer, self.method, self.rule.id, round(self.confidence, 2),
-                       self.confirmed, self.reason)
+        return Verdict(
+            self.rule.status,
+            self.layer,
+            self.method,
+            self.rule.id,
+            round(self.confidence, 2),
+            self.confirmed,
+            self.reason,
+        )
 
 
-def finding(rule: Rule, confidence: float, reason: str, *, grade: str | None = None,
-            confirmed: bool | None = None, layer: Layer | str | None | object = _FROM_RULE,
-            method: str | None | object = _FROM_RULE, timeout_only: bool = False) -> Finding:
+def finding(
+    rule: Rule,
+    confidence: float,
+    reason: str,
+    *,
+    grade: str | None = None,
+    confirmed: bool | None = None,
+    layer: Layer | str | None | object = _FROM_RULE,
+    method: str | None | object = _FROM_RULE,
+    timeout_only: bool = False,
+) -> Finding:
     """A finding of ``rule``. ``grade`` is needed only when the rule has several; ``confirmed`` only to
     say no where the rule could say yes; ``layer``/``method`` only for rules that leave both to the
     evidence (their row has neither)."""
@@ -67,5 +82,6 @@ def verdict(rule: Rule, confidence: float, reason: str, **kwargs) -> Verdict:
 
 
 def best(findings: list[Finding]) -> Finding:
-    return sorted(findings, key=lambda f: (_GRADE_ORDER.get(f.grade, 9), _LAYER_ORDER.get(f.layer, 9),
-                                           -f.confidence))[0]
+    return sorted(findings, key=lambda f: (_GRADE_ORDER.get(f.grade, 9), _LAYER_ORDER.get(f.layer, 9), -f.confidence))[
+        0
+    ]

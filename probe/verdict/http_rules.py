@@ -4,7 +4,14 @@ Host filtering (the harmless-Host GET to the same address is answered)."""
 from __future__ import annotations
 
 from probe import netfacts
-from probe.failures import CERT_FAILURES, CONNECTION_RESET, GENERIC_TIMEOUT, RESET_OR_EOF, UNKNOWN_ERROR, UNKNOWN_FAILURE
+from probe.failures import (
+    CERT_FAILURES,
+    CONNECTION_RESET,
+    GENERIC_TIMEOUT,
+    RESET_OR_EOF,
+    UNKNOWN_ERROR,
+    UNKNOWN_FAILURE,
+)
 from probe.records import HTTPAttempt
 from probe.verdict.controls import control_agrees
 from probe.verdict.evidence import Evidence
@@ -26,12 +33,22 @@ def http_findings(ev: Evidence) -> list[Finding]:
         where = sorted({m.get("location", "body") for m in matches})
         if weak_only(matches, db):
             differs = _differs_from_control(ev, a)
-            out.append(finding(RULES["http.blockpage_weak"], 0.7 if differs else 0.55,
-                               f"{a.url}: only vague blocking words matched ({names})"
-                               + (f"; {differs}" if differs else ""), grade="good" if differs else "weak"))
+            out.append(
+                finding(
+                    RULES["http.blockpage_weak"],
+                    0.7 if differs else 0.55,
+                    f"{a.url}: only vague blocking words matched ({names})" + (f"; {differs}" if differs else ""),
+                    grade="good" if differs else "weak",
+                )
+            )
         else:
-            out.append(finding(RULES["http.blockpage"], 0.97,
-                               f"{a.url} answered a blockpage: fingerprint {names} in {', '.join(where)}"))
+            out.append(
+                finding(
+                    RULES["http.blockpage"],
+                    0.97,
+                    f"{a.url} answered a blockpage: fingerprint {names} in {', '.join(where)}",
+                )
+            )
     # A page unlike the one the control got for the same URL, with no fingerprint: a blockpage candidate.
     for a in ev.http_ok:
         differs = _differs_from_control(ev, a)
@@ -46,10 +63,21 @@ def http_findings(ev: Evidence) -> list[Finding]:
         hops += [a.final_url] if a.final_url and a.final_url != a.url else []
         for hop in hops:
             h = host(hop)
-            if h and is_ip(h) and netfacts.is_bogon(h) and not is_ip(host(a.url)) \
-                    and not netfacts.in_prefixes(h, ev.ctx.bogon_exempt) and not ev.ctx.health.special_answers_normal:
-                out.append(finding(RULES["http.redirect_bogon"], 0.75,
-                                   f"{a.url} redirected to {hop}, a {netfacts.special_purpose(h)} address: a filter's portal"))
+            if (
+                h
+                and is_ip(h)
+                and netfacts.is_bogon(h)
+                and not is_ip(host(a.url))
+                and not netfacts.in_prefixes(h, ev.ctx.bogon_exempt)
+                and not ev.ctx.health.special_answers_normal
+            ):
+                out.append(
+                    finding(
+                        RULES["http.redirect_bogon"],
+                        0.75,
+                        f"{a.url} redirected to {hop}, a {netfacts.special_purpose(h)} address: a filter's portal",
+                    )
+                )
                 break
     # Failures of the GET itself (for https URLs the TLS records decide, when there are any).
     tls_hosts = {sni for (_, _, sni, c) in ev.tls if not c}
@@ -62,10 +90,21 @@ def http_findings(ev: Evidence) -> list[Finding]:
         before = len(out)
         http_failure_findings(ev, url, atts, fail, tls_hosts, out)
         ctl = ev.control
-        if len(out) == before and ctl is not None and ctl.http_failed() and not (ctl.http_failure or "").startswith("dns_") \
-                and not fail.startswith("dns_"):
-            out.append(control_agrees(Layer.HTTP, None, 0.65,
-                                      f"GET {url} failed ({fail[:60]}) and the control's fetch failed too ({ctl.http_failure})"))
+        if (
+            len(out) == before
+            and ctl is not None
+            and ctl.http_failed()
+            and not (ctl.http_failure or "").startswith("dns_")
+            and not fail.startswith("dns_")
+        ):
+            out.append(
+                control_agrees(
+                    Layer.HTTP,
+                    None,
+                    0.65,
+                    f"GET {url} failed ({fail[:60]}) and the control's fetch failed too ({ctl.http_failure})",
+                )
+            )
     return out
 
 
@@ -100,12 +139,15 @@ def _differs_from_control(ev: Evidence, a: HTTPAttempt) -> str | None:
     if ours in https_title:
         return None  # the authentic HTTPS page of the same target is this very page: the site's own
     same_https = " (and this target's own HTTPS page has the control's title)" if theirs in https_title else ""
-    return (f"unlike the control's: title {a.title!r} against {ctl.http_title!r}, {a.body_length} B against "
-            f"{ctl.http_body_length} B, HTTP {a.status} against {ctl.http_status}{same_https}")
+    return (
+        f"unlike the control's: title {a.title!r} against {ctl.http_title!r}, {a.body_length} B against "
+        f"{ctl.http_body_length} B, HTTP {a.status} against {ctl.http_status}{same_https}"
+    )
 
 
-def http_failure_findings(ev: Evidence, url: str, atts: list[HTTPAttempt], fail: str, tls_hosts: set[str],
-                          out: list[Finding]) -> None:
+def http_failure_findings(
+    ev: Evidence, url: str, atts: list[HTTPAttempt], fail: str, tls_hosts: set[str], out: list[Finding]
+) -> None:
     """Why the fetch of ``url`` failed on every attempt. What a person would get decides: a valid handshake
     before it proves the hop authentic, not the page loaded. The outside control decides between the
     censored case and its innocent twin; without it, elimination is only ever ``weak``."""
@@ -117,68 +159,121 @@ def http_failure_findings(ev: Evidence, url: str, atts: list[HTTPAttempt], fail:
     if https and name in tls_hosts and name not in ev.tls_ok_hosts and not hop:
         return  # the handshake itself failed: the TLS rules decide
     if fail.startswith(UNKNOWN_FAILURE) or fail == UNKNOWN_ERROR:
-        out.append(finding(RULES["inconclusive.probe_error"], 0.1,
-                           f"GET {url} failed with an unclassified error ({fail[:80]}): a probe-side problem, "
-                           "not network evidence"))
+        out.append(
+            finding(
+                RULES["inconclusive.probe_error"],
+                0.1,
+                f"GET {url} failed with an unclassified error ({fail[:80]}): a probe-side problem, "
+                "not network evidence",
+            )
+        )
         return
-    if ctl is not None and ctl.http_failed() and not (ctl.http_failure or "").startswith("dns_") \
-            and fail not in CERT_FAILURES:
-        out.append(control_agrees(Layer.HTTP, None, 0.7,
-                                  f"GET {url} failed ({fail[:60]}) here and the control's fetch of it failed too "
-                                  f"({ctl.http_failure}): the site's own failure"))
+    if (
+        ctl is not None
+        and ctl.http_failed()
+        and not (ctl.http_failure or "").startswith("dns_")
+        and fail not in CERT_FAILURES
+    ):
+        out.append(
+            control_agrees(
+                Layer.HTTP,
+                None,
+                0.7,
+                f"GET {url} failed ({fail[:60]}) here and the control's fetch of it failed too "
+                f"({ctl.http_failure}): the site's own failure",
+            )
+        )
         return
     ctl_ok = ctl is not None and ctl.http_ok()
     only_timeouts = all(a.failure == GENERIC_TIMEOUT for a in atts)
     if hop:
         if ctl_ok:
-            out.append(finding(RULES["http.redirect_hop"], 0.75,
-                               f"{url} redirected to {hop}, which failed ({fail}) on every attempt, while the control "
-                               "fetched the URL through its whole redirect chain", grade="good",
-                               timeout_only=only_timeouts))
+            out.append(
+                finding(
+                    RULES["http.redirect_hop"],
+                    0.75,
+                    f"{url} redirected to {hop}, which failed ({fail}) on every attempt, while the control "
+                    "fetched the URL through its whole redirect chain",
+                    grade="good",
+                    timeout_only=only_timeouts,
+                )
+            )
         else:
-            out.append(finding(RULES["http.redirect_hop"], 0.45,
-                               f"{url} redirected to {hop}, which failed ({fail}) on every attempt", grade="weak",
-                               timeout_only=only_timeouts))
+            out.append(
+                finding(
+                    RULES["http.redirect_hop"],
+                    0.45,
+                    f"{url} redirected to {hop}, which failed ({fail}) on every attempt",
+                    grade="weak",
+                    timeout_only=only_timeouts,
+                )
+            )
         return
     status = atts[-1].status
     began = f" after the page began (HTTP {status})" if status else ""
     if fail in RESET_OR_EOF:
         cut = "reset" if fail == CONNECTION_RESET else "cut (EOF)"
-        reset_ips = sorted({ip for (n, _), v in ev.views.items() if n == name for ip in v.addrs}
-                           & ev.ctx.reset_addresses)
+        reset_ips = sorted(
+            {ip for (n, _), v in ev.views.items() if n == name for ip in v.addrs} & ev.ctx.reset_addresses
+        )
         hc = ev.host_controls.get(url)
         # A harmless-Host GET counts as answered only when it completed: a response that was then cut
         # (a server crashing mid-body does that to every Host) proves nothing about the Host.
         hc_answered = hc is not None and hc.failure is None and (hc.status or 0) > 0
         forged = forged_rst(atts)
         if forged:
-            out.append(finding(RULES["http.rst_injected"], 0.97, f"GET {url} was {cut}{began} on every attempt; {forged}"))
+            out.append(
+                finding(RULES["http.rst_injected"], 0.97, f"GET {url} was {cut}{began} on every attempt; {forged}")
+            )
         elif tcp_ok and not https and hc_answered:
-            out.append(finding(RULES["http.host_rst"], 0.95,
-                               f"GET {url} was {cut} on every attempt while the same address answered a GET with "
-                               f"Host {hc.host_header} (HTTP {hc.status}) in full: the filter keys on the Host"))
+            out.append(
+                finding(
+                    RULES["http.host_rst"],
+                    0.95,
+                    f"GET {url} was {cut} on every attempt while the same address answered a GET with "
+                    f"Host {hc.host_header} (HTTP {hc.status}) in full: the filter keys on the Host",
+                )
+            )
         elif ctl_ok:
-            out.append(finding(RULES["http.rst"], 0.75,
-                               f"GET {url} was {cut}{began} on every attempt while the control fetched it",
-                               grade="good"))
+            out.append(
+                finding(
+                    RULES["http.rst"],
+                    0.75,
+                    f"GET {url} was {cut}{began} on every attempt while the control fetched it",
+                    grade="good",
+                )
+            )
         elif tcp_ok and reset_ips:
-            out.append(address_reset(f"GET {url} was reset, and in the same run {', '.join(reset_ips[:3])} reset TLS "
-                                     "for any SNI too: the address is reset, not the Host"))
+            out.append(
+                address_reset(
+                    f"GET {url} was reset, and in the same run {', '.join(reset_ips[:3])} reset TLS "
+                    "for any SNI too: the address is reset, not the Host"
+                )
+            )
         elif tcp_ok and not https and hc is not None and hc.failure in RESET_OR_EOF:
-            out.append(address_reset(f"GET {url} was {cut}{began}, and so was a GET with the harmless Host "
-                                     f"{hc.host_header}: the address (or the server) cuts every request"))
+            out.append(
+                address_reset(
+                    f"GET {url} was {cut}{began}, and so was a GET with the harmless Host "
+                    f"{hc.host_header}: the address (or the server) cuts every request"
+                )
+            )
         else:
-            out.append(finding(RULES["http.rst"], 0.5,
-                               f"GET {url} was {cut}{began} on every attempt", grade="weak"))
+            out.append(finding(RULES["http.rst"], 0.5, f"GET {url} was {cut}{began} on every attempt", grade="weak"))
     elif fail == GENERIC_TIMEOUT:
         thr = throttle(ev, atts)
         if thr is not None:
             out.append(thr)
         elif tcp_ok:
-            out.append(finding(RULES["http.timeout"], 0.7 if ctl_ok else 0.5,
-                               f"GET {url} timed out{began} on every attempt after the connection succeeded"
-                               + (" while the control fetched it" if ctl_ok else ""),
-                               grade="good" if ctl_ok else "weak", timeout_only=only_timeouts))
+            out.append(
+                finding(
+                    RULES["http.timeout"],
+                    0.7 if ctl_ok else 0.5,
+                    f"GET {url} timed out{began} on every attempt after the connection succeeded"
+                    + (" while the control fetched it" if ctl_ok else ""),
+                    grade="good" if ctl_ok else "weak",
+                    timeout_only=only_timeouts,
+                )
+            )
     elif fail in CERT_FAILURES:
         if name in tls_hosts:
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 from probe import netfacts
 from probe.failures import DNS_EMPTY, DNS_NX, GENERIC_TIMEOUT, RESET_OR_EOF
@@ -14,8 +14,17 @@ from probe.targets import Target
 from probe.verdict.controls import CanaryHealth, RunContext
 from probe.verdict.params import THROTTLE_RATIO
 from probe.verdict.reach import target_reached
-from probe.verdict.steps import (attempts, body_trickle_bps, fetch_round_trips, group, host, host_addresses,
-                                 loss_events, min_connect_s, no_host_controls)
+from probe.verdict.steps import (
+    attempts,
+    body_trickle_bps,
+    fetch_round_trips,
+    group,
+    host,
+    host_addresses,
+    loss_events,
+    min_connect_s,
+    no_host_controls,
+)
 
 
 def canary_health(measurements: list[tuple[Target, Steps]]) -> CanaryHealth:
@@ -54,7 +63,10 @@ def canary_health(measurements: list[tuple[Target, Steps]]) -> CanaryHealth:
         else:
             failed_dns_only.append(not got_address and not steps.tcp)
     return CanaryHealth(
-        d_ok, d_tot, i_ok, i_tot,
+        d_ok,
+        d_tot,
+        i_ok,
+        i_tot,
         failing_resolvers=frozenset(queried_failed - answered),
         answering_resolvers=frozenset(answered),
         special_answers_normal=special_normal,
@@ -97,11 +109,17 @@ def run_context(measurements: list[tuple[Target, Steps]], **kwargs) -> RunContex
     measurement. Keyword arguments override."""
     measurements = no_host_controls(measurements)
     canaries = [(t, s) for t, s in measurements if t.is_canary]
-    fetches = [a for _, s in canaries for a in s.http
-               if a.failure is None and a.body_length and a.duration_ms and a.duration_ms > 0]
+    fetches = [
+        a
+        for _, s in canaries
+        for a in s.http
+        if a.failure is None and a.body_length and a.duration_ms and a.duration_ms > 0
+    ]
     rates = [a.throughput_bps for a in fetches if a.throughput_bps]
     rtts = [a.duration_ms for _, s in canaries for a in s.tcp if a.failure is None and a.duration_ms > 0]
-    tlss = [a.duration_ms for _, s in canaries for a in s.tls if a.failure is None and not a.control and a.duration_ms > 0]
+    tlss = [
+        a.duration_ms for _, s in canaries for a in s.tls if a.failure is None and not a.control and a.duration_ms > 0
+    ]
     transfer = []
     for _, s in canaries:
         rtt = min_connect_s(s) or 0.0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from probe import netfacts
@@ -69,9 +69,16 @@ def split_host_controls(steps: Steps) -> tuple[Steps, list[HTTPAttempt]]:
     address answering *another* name: it must never count as reaching the target."""
     if not any(a.control for a in steps.http):
         return steps, []
-    return (Steps(dns=steps.dns, tcp=steps.tcp, tls=steps.tls, http=[a for a in steps.http if not a.control],
-                  inject=steps.inject),
-            [a for a in steps.http if a.control])
+    return (
+        Steps(
+            dns=steps.dns,
+            tcp=steps.tcp,
+            tls=steps.tls,
+            http=[a for a in steps.http if not a.control],
+            inject=steps.inject,
+        ),
+        [a for a in steps.http if a.control],
+    )
 
 
 def no_host_controls(measurements: Iterable[tuple[Target, Steps]]) -> list[tuple[Target, Steps]]:
@@ -96,12 +103,18 @@ def loss_events(steps: Steps) -> int:
     """Steps (one DNS query, one TCP address, one TLS address+SNI, one URL) whose timeout did not
     reproduce: some attempt timed out and another succeeded. Random loss makes these; a censor that
     drops a flow makes every attempt time out."""
-    groups = [group(steps.dns, lambda a: (a.query.lower().rstrip("."), a.qtype, a.resolver)),
-              group(steps.tcp, lambda a: (a.ip, a.port)),
-              group(steps.tls, lambda a: (a.ip, a.port, a.sni.lower(), a.control)),
-              group(steps.http, lambda a: a.url)]
-    return sum(1 for g in groups for atts in g.values()
-               if any(a.failure == GENERIC_TIMEOUT for a in atts) and any(a.failure is None for a in atts))
+    groups = [
+        group(steps.dns, lambda a: (a.query.lower().rstrip("."), a.qtype, a.resolver)),
+        group(steps.tcp, lambda a: (a.ip, a.port)),
+        group(steps.tls, lambda a: (a.ip, a.port, a.sni.lower(), a.control)),
+        group(steps.http, lambda a: a.url),
+    ]
+    return sum(
+        1
+        for g in groups
+        for atts in g.values()
+        if any(a.failure == GENERIC_TIMEOUT for a in atts) and any(a.failure is None for a in atts)
+    )
 
 
 def min_connect_s(steps: Steps) -> float | None:
@@ -117,7 +130,7 @@ def fetch_round_trips(url: str, body_length: int) -> int:
     sent = INIT_WINDOW_BYTES
     while sent < body_length:
         rounds += 1
-        sent += INIT_WINDOW_BYTES * (2 ** rounds)
+        sent += INIT_WINDOW_BYTES * (2**rounds)
     return 1 + (2 if scheme(url) == "https" else 0) + 1 + rounds
 
 
@@ -147,5 +160,7 @@ def forged_rst(attempts) -> str | None:
     p = reset[-1].packets or {}
     rst = (p.get("rst") or [{}])[0]
     ref = p.get("synack_ttl") or (p.get("server_ttls") or [None])[0]
-    return (f"the RST arrived with IP TTL {rst.get('ttl')} ({rst.get('hops')} hop(s) away) while the server's own "
-            f"packets arrive with TTL {ref}: forged on the path")
+    return (
+        f"the RST arrived with IP TTL {rst.get('ttl')} ({rst.get('hops')} hop(s) away) while the server's own "
+        f"packets arrive with TTL {ref}: forged on the path"
+    )

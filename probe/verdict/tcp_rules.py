@@ -34,51 +34,108 @@ def tcp_findings(ev: Evidence) -> list[Finding]:
     ctl = ev.control
     ctl_ok = ctl is not None and any(ctl.tcp.get(ep(*k), "x") is None for k in considered)
     ctl_fail = ctl is not None and any(ep(*k) in ctl.tcp for k in considered) and not ctl_ok
-    forged = forged_rst([a for k in considered for a in ev.tcp[k]]) if fails <= {CONNECTION_REFUSED} | RESET_OR_EOF else None
+    forged = (
+        forged_rst([a for k in considered for a in ev.tcp[k]]) if fails <= {CONNECTION_REFUSED} | RESET_OR_EOF else None
+    )
     if forged:
         out.append(finding(RULES["tcp.rst_injected"], 0.97, f"connections to {eps} were refused or reset; {forged}"))
     elif fails == {GENERIC_TIMEOUT}:
         only_timeouts = all(a.failure == GENERIC_TIMEOUT for k in considered for a in ev.tcp[k])
         if ctl_ok:
-            out.append(finding(RULES["tcp.ip_blackhole"], 0.8,
-                               f"every connection to {eps} timed out while the control connected",
-                               timeout_only=only_timeouts, grade="good"))
+            out.append(
+                finding(
+                    RULES["tcp.ip_blackhole"],
+                    0.8,
+                    f"every connection to {eps} timed out while the control connected",
+                    timeout_only=only_timeouts,
+                    grade="good",
+                )
+            )
         elif ctl_fail:
-            out.append(control_agrees(Layer.TCP, "unreachable", 0.7,
-                                      f"connections to {eps} timed out here and from the control too"))
+            out.append(
+                control_agrees(
+                    Layer.TCP, "unreachable", 0.7, f"connections to {eps} timed out here and from the control too"
+                )
+            )
         else:
-            out.append(finding(RULES["tcp.ip_blackhole"], 0.65,
-                               f"every connection to {eps} timed out on every attempt while the canaries connected",
-                               timeout_only=only_timeouts, grade="weak"))
+            out.append(
+                finding(
+                    RULES["tcp.ip_blackhole"],
+                    0.65,
+                    f"every connection to {eps} timed out on every attempt while the canaries connected",
+                    timeout_only=only_timeouts,
+                    grade="weak",
+                )
+            )
     elif fails == {CONNECTION_REFUSED}:
         if ctl_ok:
-            out.append(finding(RULES["tcp.rst"], 0.75,
-                               f"connections to {eps} were refused (RST to SYN) here but not from the control",
-                               grade="good"))
+            out.append(
+                finding(
+                    RULES["tcp.rst"],
+                    0.75,
+                    f"connections to {eps} were refused (RST to SYN) here but not from the control",
+                    grade="good",
+                )
+            )
         elif ctl_fail:
-            out.append(finding(RULES["down.refused"], 0.8,
-                               f"every connection to {eps} was refused, here and from the control: nothing listens "
-                               "there (site down)"))
+            out.append(
+                finding(
+                    RULES["down.refused"],
+                    0.8,
+                    f"every connection to {eps} was refused, here and from the control: nothing listens "
+                    "there (site down)",
+                )
+            )
         else:
-            out.append(finding(RULES["inconclusive.tcp_refused"], 0.3,
-                               f"every connection to {eps} was refused (a RST to the SYN); without the outside control "
-                               "a censor's RST and a server with nothing listening look the same"))
+            out.append(
+                finding(
+                    RULES["inconclusive.tcp_refused"],
+                    0.3,
+                    f"every connection to {eps} was refused (a RST to the SYN); without the outside control "
+                    "a censor's RST and a server with nothing listening look the same",
+                )
+            )
     elif fails <= RESET_OR_EOF:
-        out.append(finding(RULES["tcp.rst"], 0.75 if ctl_ok else 0.6,
-                           f"connections to {eps} were reset during the TCP handshake",
-                           grade="good" if ctl_ok else "weak"))
+        out.append(
+            finding(
+                RULES["tcp.rst"],
+                0.75 if ctl_ok else 0.6,
+                f"connections to {eps} were reset during the TCP handshake",
+                grade="good" if ctl_ok else "weak",
+            )
+        )
     elif fails <= UNREACHABLE:
         if ctl_ok:
-            out.append(finding(RULES["tcp.unreachable"], 0.65,
-                               f"{eps} unreachable here ({', '.join(sorted(fails))}) while the control connected"))
+            out.append(
+                finding(
+                    RULES["tcp.unreachable"],
+                    0.65,
+                    f"{eps} unreachable here ({', '.join(sorted(fails))}) while the control connected",
+                )
+            )
         else:
-            out.append(finding(RULES["inconclusive.tcp_unreachable"], 0.2,
-                               f"{eps} unreachable ({', '.join(sorted(fails))}): a routing problem as likely as a block"))
+            out.append(
+                finding(
+                    RULES["inconclusive.tcp_unreachable"],
+                    0.2,
+                    f"{eps} unreachable ({', '.join(sorted(fails))}): a routing problem as likely as a block",
+                )
+            )
     elif fails <= {GENERIC_TIMEOUT, CONNECTION_REFUSED} | RESET_OR_EOF | UNREACHABLE and GENERIC_TIMEOUT in fails:
-        out.append(finding(RULES["tcp.ip_blackhole"], 0.55,
-                           f"no connection to {eps} succeeded ({', '.join(sorted(f or '' for f in fails))})",
-                           grade="weak"))
+        out.append(
+            finding(
+                RULES["tcp.ip_blackhole"],
+                0.55,
+                f"no connection to {eps} succeeded ({', '.join(sorted(f or '' for f in fails))})",
+                grade="weak",
+            )
+        )
     else:
-        out.append(finding(RULES["inconclusive.tcp_failure"], 0.2,
-                           f"no connection to {eps} succeeded ({', '.join(sorted(f or '' for f in fails))})"))
+        out.append(
+            finding(
+                RULES["inconclusive.tcp_failure"],
+                0.2,
+                f"no connection to {eps} succeeded ({', '.join(sorted(f or '' for f in fails))})",
+            )
+        )
     return out

@@ -28,8 +28,11 @@ def throttle(ev: Evidence, attempts: list[HTTPAttempt] | None = None) -> Finding
     was reached. Without those fields the runner's body throughput is compared with
     ``canary_throughput_bps`` at THROTTLE_RATIO_RAW, for bodies >= 64 KiB or taking >= 0.5 s."""
     ctx = ev.ctx
-    pool = [a for a in (attempts if attempts is not None else ev.s.http)
-            if a.body_length and (a.failure is None or a.failure == GENERIC_TIMEOUT)]
+    pool = [
+        a
+        for a in (attempts if attempts is not None else ev.s.http)
+        if a.body_length and (a.failure is None or a.failure == GENERIC_TIMEOUT)
+    ]
     if not pool or ctx.lossy:
         return None
     ref = ctx.canary_transfer_bps or ctx.canary_fetch_bps
@@ -57,23 +60,38 @@ def throttle(ev: Evidence, attempts: list[HTTPAttempt] | None = None) -> Finding
         why = _bandwidth_evidence(ev, a, ref, rtt)
         if why is None:
             return None  # the time went before the first byte while the handshakes were normal: a slow server
-        return _graded(ev, a, f"{a.url}: {a.body_length} B took {took * 1000:,.0f} ms; less {trips} round trips at "
-                       f"{rtt * 1000:,.0f} ms that is {slow:,.0f}x the {expected * 1000:,.0f} ms the slowest canary's "
-                       f"rate ({ref:,.0f} B/s) predicts (threshold {ctx.throttle_ratio:g}x); {why}")
+        return _graded(
+            ev,
+            a,
+            f"{a.url}: {a.body_length} B took {took * 1000:,.0f} ms; less {trips} round trips at "
+            f"{rtt * 1000:,.0f} ms that is {slow:,.0f}x the {expected * 1000:,.0f} ms the slowest canary's "
+            f"rate ({ref:,.0f} B/s) predicts (threshold {ctx.throttle_ratio:g}x); {why}",
+        )
     ref = ctx.canary_throughput_bps
     if not ref or ref <= 0:
         return None
-    samples2 = [a for a in pool if a.throughput_bps and a.throughput_bps > 0
-                and (a.body_length >= THROTTLE_MIN_BYTES  # type: ignore[operator]
-                     or a.body_length / a.throughput_bps >= THROTTLE_MIN_SECONDS)]  # type: ignore[operator]
+    samples2 = [
+        a
+        for a in pool
+        if a.throughput_bps
+        and a.throughput_bps > 0
+        and (
+            a.body_length >= THROTTLE_MIN_BYTES  # type: ignore[operator]
+            or a.body_length / a.throughput_bps >= THROTTLE_MIN_SECONDS
+        )
+    ]  # type: ignore[operator]
     if not samples2:
         return None
     best = max(samples2, key=lambda a: a.throughput_bps or 0.0)
     tp = best.throughput_bps or 0.0
     ratio = max(ctx.throttle_ratio, THROTTLE_RATIO_RAW)
     if tp * ratio <= ref:
-        return _graded(ev, best, f"{best.url}: {tp:,.0f} B/s against {ref:,.0f} B/s for the canaries "
-                       f"({ref / tp:,.0f}x slower, threshold {ratio:g}x)")
+        return _graded(
+            ev,
+            best,
+            f"{best.url}: {tp:,.0f} B/s against {ref:,.0f} B/s for the canaries "
+            f"({ref / tp:,.0f}x slower, threshold {ratio:g}x)",
+        )
     return None
 
 
@@ -90,11 +108,18 @@ def _graded(ev: Evidence, a: HTTPAttempt, reason: str) -> Finding | None:
             ours = max(ours, a.body_length / a.throughput_bps * 1000)
         if ours < ev.ctx.throttle_ratio * ctl.http_duration_ms:
             return None  # slow from outside as well: the server, not the network
-        return finding(RULES["http.throttled"], 0.75,
-                       f"{reason}; the control fetched the same URL in {ctl.http_duration_ms:,.0f} ms", grade="good")
-    return finding(RULES["http.throttled"], 0.5,
-                   f"{reason}; no outside timing of the same URL rules out a server that is slow by itself",
-                   grade="weak")
+        return finding(
+            RULES["http.throttled"],
+            0.75,
+            f"{reason}; the control fetched the same URL in {ctl.http_duration_ms:,.0f} ms",
+            grade="good",
+        )
+    return finding(
+        RULES["http.throttled"],
+        0.5,
+        f"{reason}; no outside timing of the same URL rules out a server that is slow by itself",
+        grade="weak",
+    )
 
 
 def _bandwidth_evidence(ev: Evidence, a: HTTPAttempt, ref: float, rtt: float) -> str | None:
