@@ -221,11 +221,8 @@ def http_failure_findings(
         # (a server crashing mid-body does that to every Host) proves nothing about the Host.
         hc_answered = hc is not None and hc.failure is None and (hc.status or 0) > 0
         forged = forged_rst(atts)
-        if forged:
-            out.append(
-                finding(RULES["http.rst_injected"], 0.97, f"GET {url} was {cut}{began} on every attempt; {forged}")
-            )
-        elif tcp_ok and not https and hc_answered:
+        hc_reset = tcp_ok and not https and hc is not None and hc.failure in RESET_OR_EOF
+        if tcp_ok and not https and hc_answered:
             out.append(
                 finding(
                     RULES["http.host_rst"],
@@ -234,6 +231,17 @@ def http_failure_findings(
                     f"Host {hc.host_header} (HTTP {hc.status}) in full: the filter keys on the Host",
                 )
             )
+        elif not status and ((tcp_ok and reset_ips) or hc_reset):  # reset before any answer, whatever the Host
+            why = (
+                f"GET {url} was {cut}{began}, and in the same run {', '.join(reset_ips[:3])} reset TLS for any SNI too"
+                if reset_ips
+                else f"GET {url} was {cut}{began}, and so was a GET with the harmless Host {hc.host_header}"
+            )
+            out.append(address_reset(f"{why}: the address is reset, not the Host", atts, control_ok=ctl_ok))
+        elif forged:
+            out.append(
+                finding(RULES["http.rst_injected"], 0.97, f"GET {url} was {cut}{began} on every attempt; {forged}")
+            )
         elif ctl_ok:
             out.append(
                 finding(
@@ -241,20 +249,6 @@ def http_failure_findings(
                     0.75,
                     f"GET {url} was {cut}{began} on every attempt while the control fetched it",
                     grade="good",
-                )
-            )
-        elif tcp_ok and reset_ips:
-            out.append(
-                address_reset(
-                    f"GET {url} was reset, and in the same run {', '.join(reset_ips[:3])} reset TLS "
-                    "for any SNI too: the address is reset, not the Host"
-                )
-            )
-        elif tcp_ok and not https and hc is not None and hc.failure in RESET_OR_EOF:
-            out.append(
-                address_reset(
-                    f"GET {url} was {cut}{began}, and so was a GET with the harmless Host "
-                    f"{hc.host_header}: the address (or the server) cuts every request"
                 )
             )
         else:

@@ -11,8 +11,15 @@ from probe.verdict.steps import ep, forged_rst
 from probe.vocab import Layer
 
 
-def address_reset(reason: str) -> Finding:
-    """The address itself is reset whatever the name (seen by the TLS and HTTP rules): weak, by elimination."""
+def address_reset(reason: str, attempts=(), control_ok: bool = False) -> Finding:
+    """The address itself is reset whatever the name (seen by the TLS and HTTP rules). Confirmed when the
+    RSTs carry a TTL the server never sent (forged on the path); good when the outside control got through
+    to the same address; otherwise weak, by elimination (a server that resets everyone looks the same)."""
+    forged = forged_rst(list(attempts))
+    if forged:
+        return finding(RULES["tcp.rst_injected"], 0.97, f"{reason}; {forged}")
+    if control_ok:
+        return finding(RULES["tcp.rst"], 0.75, f"{reason}; the outside control got through", grade="good")
     return finding(RULES["tcp.rst"], 0.6, reason, grade="weak")
 
 
@@ -38,7 +45,9 @@ def tcp_findings(ev: Evidence) -> list[Finding]:
         forged_rst([a for k in considered for a in ev.tcp[k]]) if fails <= {CONNECTION_REFUSED} | RESET_OR_EOF else None
     )
     if forged:
-        out.append(finding(RULES["tcp.rst_injected"], 0.97, f"connections to {eps} were refused or reset; {forged}"))
+        out.append(
+            address_reset(f"connections to {eps} were refused or reset", [a for k in considered for a in ev.tcp[k]])
+        )
     elif fails == {GENERIC_TIMEOUT}:
         only_timeouts = all(a.failure == GENERIC_TIMEOUT for k in considered for a in ev.tcp[k])
         if ctl_ok:

@@ -75,7 +75,9 @@ def tls_findings(ev: Evidence) -> list[Finding]:
                 out.append(
                     address_reset(
                         f"TCP to {where} connects, then TLS is {'reset' if fail == CONNECTION_RESET else 'cut'} for SNI {sni} "
-                        "and for a harmless SNI alike: the address itself is reset (IP-based RST injection)"
+                        "and for a harmless SNI alike: the address itself is reset (IP-based RST injection)",
+                        [*atts, *controls],
+                        control_ok=ctl_tls is None,
                     )
                 )
             elif controls:

@@ -391,7 +391,7 @@ ROWS = [
      steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=200, failure="connection_reset", attempt=a)
                                                  for a in (1, 2)] + [host_control(f"http://{FB}/", status=200,
                                                                                   failure="connection_reset")]),
-     CTX, None, ("inconclusive", "tcp", "rst", "inconclusive.needs_control", False)),
+     CTX, None, ("inconclusive", "http", "http_rst", "inconclusive.needs_control", False)),
     ("http.host_rst (harmless Host answered)", HTTP_T,
      steps([dns([FB_IP])], [tcp(port=80)], [], [http(f"http://{FB}/", status=None, failure="connection_reset", attempt=a)
                                                  for a in (1, 2)] + [host_control(f"http://{FB}/", status=404)]),
