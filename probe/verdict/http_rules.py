@@ -225,7 +225,7 @@ def http_failure_findings(
             out.append(
                 finding(RULES["http.rst_injected"], 0.97, f"GET {url} was {cut}{began} on every attempt; {forged}")
             )
-        elif tcp_ok and not https and hc_answered:
+        elif tcp_ok and not https and hc is not None and hc_answered:
             out.append(
                 finding(
                     RULES["http.host_rst"],
