@@ -328,7 +328,7 @@ def categorical(s: pd.Series, drop_unused: bool = True) -> pd.Series:
         new_cats = pd.Index(kept[order], dtype="str")
         if len(new_cats) == len(cats) and (order == np.arange(len(order))).all() and s.cat.categories.dtype == "str":
             return s
-        remap = np.full(len(cats) + 1, -1, dtype=_code_dtype(len(new_cats)))  # last slot: code -1
+        remap: np.ndarray = np.full(len(cats) + 1, -1, dtype=_code_dtype(len(new_cats)))  # last slot: code -1
         remap[np.flatnonzero(used)[order]] = np.arange(len(new_cats))
         new_codes = remap[codes]  # codes == -1 -> remap[-1] == -1
         return pd.Series(

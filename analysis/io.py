@@ -59,7 +59,8 @@ def is_dask(df: Any) -> bool:
 
 
 def partitioned_by(ddf: Any) -> str | None:
-    return _PARTITIONED.get(getattr(ddf, "_name", None))
+    name = getattr(ddf, "_name", None)
+    return _PARTITIONED.get(name) if name is not None else None
 
 
 def mark_partitioned(ddf: Any, column: str | None, attrs: dict[str, Any] | None = None) -> Any:
@@ -514,6 +515,7 @@ def load(
     if engine == "dask":
         out = _load_dask(src, npartitions, cols, pfilter, since_ts, until_ts, platforms)
         if added:
+            assert cols is not None  # columns are only added to an explicit column list
             kept = out[[c for c in cols if c not in added]]
             return mark_partitioned(kept, partitioned_by(out), _DASK_ATTRS.get(out._name))
         return out
@@ -566,7 +568,7 @@ def _load_dask(
     meta = clear_known_categories(fr.empty_frame(cols))
     reports = list(src.compact_reports)
     pending: list[str] | None = None
-    pieces = []
+    pieces: list[tuple[str | None, Any]] = []
     if src.parquet_groups:
         groups = [[str(f) for f in g] for g in src.parquet_groups.values()]
         chunks = _chunks(groups, npartitions)
@@ -715,7 +717,7 @@ def load_ooni(files: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """OONI measurement files through ``analysis.importers.ooni.read_ooni``, as frame rows."""
     from analysis.importers.ooni import read_ooni  # lazily: it pulls in the verdict rules and fingerprints
 
-    frames = [ooni_frame(read_ooni(f)) for f in files]
+    frames = [ooni_frame(read_ooni(Path(f))) for f in files]
     df = concat(frames) if frames else fr.empty_frame()
     df = df.reset_index(drop=True)
     df.attrs["read_report"] = {

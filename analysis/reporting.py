@@ -431,10 +431,10 @@ def summary(data: ReportData) -> list[str]:
         lines.append(" ".join(parts))
     out = outage_periods(a.episodes)
     if len(out):
-        per = "; ".join(f"{r.vantage}: {_span_text(r.start, r.end)}" for r in out.head(10).itertuples())
+        spans = "; ".join(f"{r.vantage}: {_span_text(r.start, r.end)}" for r in out.head(10).itertuples())
         more = f" and {len(out) - 10} more" if len(out) > 10 else ""
         lines.append(
-            f"Vantage outages (canaries failed): {len(out)} period(s) — {per}{more}. They count neither "
+            f"Vantage outages (canaries failed): {len(out)} period(s) — {spans}{more}. They count neither "
             f"as blocking nor as unblocking."
         )
     return lines

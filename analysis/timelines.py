@@ -40,7 +40,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -138,6 +138,7 @@ def _group_codes(pdf: pd.DataFrame, by: Sequence[str]) -> tuple[np.ndarray, np.n
             c = np.where(c >= 0, c, 0)
         c = c.astype(dtype, copy=False)
         code = c.copy() if code is None else code * dtype(max(k, 1)) + c
+    assert code is not None  # ``by`` names at least one column
     return code, valid
 
 
@@ -342,7 +343,7 @@ def episodes_frame(pdf: pd.DataFrame, by: Sequence[str] = DEFAULT_BY, max_gap_us
     mc, km = _codes(pdf["method"]) if "method" in pdf.columns else (np.full(len(pdf), -1, np.int8), 0)
     lc, kl = _codes(pdf["layer"]) if "layer" in pdf.columns else (np.full(len(pdf), -1, np.int8), 0)
     pdt = np.int16 if (km + 1) * (kl + 1) < 32_000 else np.int32
-    pair = (mc[erows].astype(pdt) + 1) * pdt(kl + 1)
+    pair = (mc[erows].astype(pdt) + 1) * pdt(kl + 1)  # type: ignore[operator]
     pair += lc[erows]  # -1 only when both are missing
     dom, trip = _dominant(pair, ep, nep, (km + 1) * (kl + 1) - 1)
     dm = np.where(dom >= 0, (dom + 1) // (kl + 1) - 1, -1)
@@ -354,7 +355,7 @@ def episodes_frame(pdf: pd.DataFrame, by: Sequence[str] = DEFAULT_BY, max_gap_us
     labels = np.array(
         [_pair_label(i, mnames, lnames, kl) for i in range((km + 1) * (kl + 1) - 1)] or [""], dtype=object
     )
-    text = np.where(dom >= 0, labels[np.maximum(dom, 0)], None).astype(object)
+    text = cast(np.ndarray, np.where(dom >= 0, labels[np.maximum(dom, 0)], None)).astype(object)
     if len(trip):
         t = trip.sort_values(["ep", "count", "code"], ascending=[True, False, True])
         lab = pd.Series(labels[t["code"].to_numpy()] + " (" + t["count"].astype(str).to_numpy().astype(object) + ")")
@@ -415,7 +416,7 @@ def _finalize(raw: pd.DataFrame, by: Sequence[str], max_gap_us: int) -> pd.DataF
     else:
         n_ok = n_bl = np.array([])
     ok_g, bl_g = n_ok[gkey] if len(ep) else n_ok, n_bl[gkey] if len(ep) else n_bl
-    base = np.where(bl_g > ok_g, "blocked", np.where(ok_g > bl_g, "reachable", np.where(ok_g > 0, "mixed", None)))
+    base = np.where(bl_g > ok_g, "blocked", np.where(ok_g > bl_g, "reachable", np.where(ok_g > 0, "mixed", None)))  # type: ignore[call-overload]
     ep["baseline"] = pd.Series(pd.Categorical(base, categories=["blocked", "reachable", "mixed"]))
     with np.errstate(invalid="ignore", divide="ignore"):
         ep["blocked_share"] = np.where(ok_g + bl_g > 0, bl_g / np.maximum(ok_g + bl_g, 1), np.nan)

@@ -320,6 +320,7 @@ def use_line(raw: bytes, path: str | Path, lineno: int, final: bool, report: Rea
         return None
     rec, reason = parse_line(raw)
     if rec is None:
+        assert reason is not None  # parse_line gives a reason with every refused line
         if final and reason.startswith(UNPARSED):
             report.torn_final.append(str(path))
         else:

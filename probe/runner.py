@@ -510,7 +510,7 @@ class Runner:
         }
         out = []
         for r in results:
-            target = {"platform": r.target.platform, "name": r.target.name, "kind": r.target.kind}
+            target: dict[str, Any] = {"platform": r.target.platform, "name": r.target.name, "kind": r.target.kind}
             if r.target.scope:
                 target["scope"] = r.target.scope
             target["known_to_exist"] = r.target.known_to_exist

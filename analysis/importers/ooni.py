@@ -23,7 +23,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -624,7 +624,8 @@ def _signal_chain_ok(certs: Any, sni: str) -> bool:
     except Exception:  # noqa: BLE001
         return False
     try:
-        sans = leaf.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        ext = leaf.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+        sans = cast(x509.SubjectAlternativeName, ext.value)
         names = [n.lower() for n in sans.get_values_for_type(x509.DNSName)]
     except Exception:  # noqa: BLE001
         names = []

@@ -8,6 +8,7 @@ import ipaddress
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -354,7 +355,7 @@ def build_config(o: dict):
             ssl.create_default_context(cafile=o["control_ca_bundle"])
         except (OSError, ssl.SSLError) as exc:
             fail(f"--control-ca-bundle {o['control_ca_bundle']}: not a PEM CA bundle ({exc})", ExitCode.CONFIG)
-    extra = {"fingerprints": fingerprints} if fingerprints is not None else {}
+    extra: dict[str, Any] = {"fingerprints": fingerprints} if fingerprints is not None else {}
     cfg = RunConfig(
         vantage=vantage,
         results_dir=Path(o["results_dir"]),

@@ -78,7 +78,7 @@ def build(
     payload = gzip.compress(lines, compresslevel=6, mtime=0)
     kid = public_id(key.public_key())
     lines_sha = hashlib.sha256(lines).hexdigest()
-    manifest = {
+    manifest: dict[str, Any] = {
         "format": FORMAT,
         "id": bundle_id(kid, lines_sha),
         "key": kid,
@@ -142,6 +142,7 @@ def verify(
         pub = parse_public_id(kid if isinstance(kid, str) else "")
     except ValueError as exc:
         raise BundleError(400, "key", f"manifest key: {exc}") from None
+    assert isinstance(kid, str)  # any other key was refused above, as parse_public_id("") raises
     if allowed_keys is not None and kid not in allowed_keys:
         raise BundleError(403, "unknown_key", "this key is not on the collector's allow-list")
     try:

@@ -78,7 +78,7 @@ def _requests(http: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return []
     a = real[-1]
     hops = a.get("redirects") or []
-    chain = [
+    chain: list[dict[str, Any]] = [
         {"request": {"url": h["url"], "method": "GET"}, "response": {"code": h.get("status")}, "failure": None}
         for h in hops[:-1]
     ]
@@ -194,7 +194,7 @@ def to_ooni(rec: dict[str, Any]) -> dict[str, Any]:
             "control": {},
             "control_failure": None,
             "blocking": _blocking(verdict),
-            "accessible": {"ok": True, "blocked": False}.get(verdict.get("status")),
+            "accessible": {"ok": True, "blocked": False}.get(verdict.get("status", "")),
             "reachprobe": {
                 "id": rec.get("id"),
                 "run_id": rec.get("run_id"),

@@ -16,6 +16,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import cast
 from urllib.parse import urlsplit
 
 import dns.asyncresolver
@@ -281,9 +282,10 @@ def _set_timing(
     """Our extension to the protocol (OONI's helpers lack it; clients must do without): the whole
     fetch's time, and the body's transfer rate when the body took long enough to measure one, so a
     client can tell a throttled path from a slow server."""
-    result.x_duration_ms = round((time.monotonic() - started) * 1000, 3)
+    # Extra (undeclared) fields of the extra="allow" model: they stay in model_extra, where convert.py reads them.
+    result.x_duration_ms = round((time.monotonic() - started) * 1000, 3)  # type: ignore[attr-defined]
     body_s = (last_byte - first_byte) if first_byte is not None and last_byte is not None else 0.0
-    result.x_body_bytes_per_s = round(length / body_s, 1) if body_s >= BODY_RATE_MIN_SECONDS else None
+    result.x_body_bytes_per_s = round(length / body_s, 1) if body_s >= BODY_RATE_MIN_SECONDS else None  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------------------------ TCP and TLS
@@ -395,7 +397,9 @@ class ControlMeasurer:
 
         backend = PinnedGuardBackend(s.policy, lookup)
         conns = [_tcp_tls(ip, port, sni if port in tls_on else None, self.ssl_ctx, remaining) for ip, port in endpoints]
-        http, *pairs = await asyncio.gather(_fetch(req, s, backend, self.ssl_ctx, remaining), *conns)
+        gathered = await asyncio.gather(_fetch(req, s, backend, self.ssl_ctx, remaining), *conns)
+        http = cast(HTTPRequestResult, gathered[0])
+        pairs = cast(list[tuple[TCPConnectResult, TLSHandshakeResult | None]], gathered[1:])
 
         resp = ControlResponse(dns=dns_result, http_request=http, ip_info=ip_info)
         for (ip, port), (tcp, tls) in zip(endpoints, pairs, strict=False):
@@ -418,9 +422,9 @@ class ControlMeasurer:
             if addr is not None:
                 flags[addr] = flags.get(addr, 0) | FLAG_RESOLVED_BY_PROBE
         for text in th_addrs:
-            addr = parse_ip(text)
-            if addr is not None:
-                flags[str(addr)] = flags.get(str(addr), 0) | FLAG_RESOLVED_BY_TH
+            ip = parse_ip(text)
+            if ip is not None:
+                flags[str(ip)] = flags.get(str(ip), 0) | FLAG_RESOLVED_BY_TH
         table = self.settings.asn_table
         out: dict[str, IPInfo] = {}
         for addr in sorted(flags, key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a))):

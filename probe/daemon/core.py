@@ -79,7 +79,7 @@ class Daemon:
         self._planner_lock = threading.Lock()
         self.spool = ResultsSpool(self.results_dir, opts.max_buffered)
         self.faults = FaultLog(logger)
-        self.scheduler = None
+        self.scheduler: Any = None  # an apscheduler BlockingScheduler (untyped), made in run()
         self._stopping = threading.Event()
         self._abandon = threading.Event()
         self._started = threading.Event()

@@ -29,6 +29,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 from urllib.parse import urlsplit
 
 import dns.asyncquery
@@ -106,7 +107,8 @@ class ResolverSpec:
     @classmethod
     def system(cls, resolv_conf: str = "/etc/resolv.conf") -> ResolverSpec:
         try:
-            servers = tuple((ns, 53) for ns in dns.resolver.Resolver(filename=resolv_conf).nameservers)
+            # Read from resolv.conf the nameservers are address strings (dnspython types them str | Nameserver).
+            servers = tuple((cast(str, ns), 53) for ns in dns.resolver.Resolver(filename=resolv_conf).nameservers)
         except (dns.resolver.NoResolverConfiguration, OSError):
             servers = ()
         return cls(SYSTEM, servers)
@@ -160,7 +162,7 @@ async def _address_of(host: str, port: int) -> str:
     if _is_ip(host):
         return host
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return infos[0][4][0]
+    return cast(str, infos[0][4][0])  # an AF_INET/AF_INET6 sockaddr: (address, port, ...)
 
 
 async def lookup(

@@ -330,6 +330,7 @@ async def _raw_collect(
                     return
                 except OSError:
                     return
+                ttl: int | None
                 if fam == socket.AF_INET:
                     d = _ipv4_datagram(data)
                     if d is None:

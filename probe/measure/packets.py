@@ -59,9 +59,12 @@ import termios
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from probe.measure.inject import has_cap_net_raw
+
+if TYPE_CHECKING:
+    from scapy.sendrecv import AsyncSniffer
 
 MISMATCH_TTL = 2  # a TTL this far from the server's is not the server's (1 hop of route change allowed)
 MAX_KEYS = 200_000  # bound on connections remembered per run (about 100 bytes each)
@@ -155,7 +158,7 @@ class PacketCapture:
         self._synack_ttls: dict[str, set[int]] = {}  # server ip -> SYN-ACK TTLs seen on any connection
         self._lock = threading.Lock()
         self._registered: list[tuple[Any, tuple[str, int, int]]] = []
-        self._sniffer = None
+        self._sniffer: AsyncSniffer | None = None
         self._sockets: list[Any] = []
 
     # -- lifecycle ---------------------------------------------------------------------------------

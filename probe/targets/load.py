@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails
 
 from probe.fileio import NotRegularFile, TooLarge, read_regular
 from probe.targets.model import (
@@ -327,7 +328,7 @@ def _describe(value: Any) -> str:
     return text if isinstance(value, (str, int, float)) else f"{type(value).__name__} {text}"
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: ErrorDetails) -> str:
     kind, loc, value = err["type"], err["loc"], err.get("input")
     if kind == "missing":
         return "required field is missing"

@@ -327,8 +327,8 @@ def _ok_verdict(ev: Evidence) -> Verdict:
                 0.7,
                 f"{ch[0].url} answered a {ch[1]} page: the site's own CDN protection, not a blockpage",
             )
-        a = ev.http_ok[0]
-        return verdict(RULES["ok.http"], 0.8, f"{a.url} answered HTTP {a.status} with no blockpage fingerprint")
+        h = ev.http_ok[0]
+        return verdict(RULES["ok.http"], 0.8, f"{h.url} answered HTTP {h.status} with no blockpage fingerprint")
     return verdict(
         RULES["ok.tcp_endpoint"], 0.6, "the fixed endpoint(s) accepted TCP connections (no application check)"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -49,11 +50,15 @@ def decision_order(order: tuple[tuple[str, str], ...] = DECISION_ORDER) -> str:
     return "\n".join(f"{i}. {text}{'.' if i == len(order) else ';'}" for i, (_, text) in enumerate(order, 1))
 
 
-BLOCKS = {"decision-order": decision_order, "rule-table": rules_table}
+BLOCKS: dict[str, Callable[[], str]] = {"decision-order": decision_order, "rule-table": rules_table}
 
 
 def _block(name: str) -> re.Pattern[str]:
     return re.compile(rf"(<!-- BEGIN {name} [^\n]*-->\n)(.*?)(<!-- END {name} -->)", re.S)
+
+
+def _rerender(pattern: re.Pattern[str], text: str, render: Callable[[], str]) -> str:
+    return pattern.sub(lambda m: m.group(1) + render() + "\n" + m.group(3), text, count=1)
 
 
 def update(text: str) -> str:
@@ -62,7 +67,7 @@ def update(text: str) -> str:
         pattern = _block(name)
         if not pattern.search(text):
             raise KeyError(name)
-        text = pattern.sub(lambda m, render=render: m.group(1) + render() + "\n" + m.group(3), text, count=1)
+        text = _rerender(pattern, text, render)
     return text
 
 

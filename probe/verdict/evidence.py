@@ -115,11 +115,11 @@ class Evidence:
         for a in steps.http:
             if not http_response(a):
                 continue
-            m = http_blockpage_matches(a, self.db, self.hosts)
-            if m:
+            bp = http_blockpage_matches(a, self.db, self.hosts)
+            if bp:
                 # Even vague words only ("Website Blocked") keep the answer from counting as reached;
                 # they are judged as weak evidence when nothing else answered.
-                self.http_blockpages.append((a, m))
+                self.http_blockpages.append((a, bp))
                 continue
             ch = self.db.challenge(a.body_head, a.headers)
             if ch:

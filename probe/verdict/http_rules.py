@@ -222,7 +222,7 @@ def http_failure_findings(
         hc_answered = hc is not None and hc.failure is None and (hc.status or 0) > 0
         forged = forged_rst(atts)
         hc_reset = tcp_ok and not https and hc is not None and hc.failure in RESET_OR_EOF
-        if tcp_ok and not https and hc_answered:
+        if tcp_ok and not https and hc is not None and hc_answered:
             out.append(
                 finding(
                     RULES["http.host_rst"],
@@ -235,7 +235,7 @@ def http_failure_findings(
             why = (
                 f"GET {url} was {cut}{began}, and in the same run {', '.join(reset_ips[:3])} reset TLS for any SNI too"
                 if reset_ips
-                else f"GET {url} was {cut}{began}, and so was a GET with the harmless Host {hc.host_header}"
+                else f"GET {url} was {cut}{began}, and so was a GET with the harmless Host {hc.host_header if hc else ''}"
             )
             out.append(address_reset(f"{why}: the address is reset, not the Host", atts, control_ok=ctl_ok))
         elif forged:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from probe import netfacts
 from probe.failures import DNS_EMPTY, DNS_NX, GENERIC_TIMEOUT, RESET_OR_EOF
@@ -144,7 +145,7 @@ def run_context(measurements: list[tuple[Target, Steps]], **kwargs) -> RunContex
             bps = body_trickle_bps(a)
             if bps is not None and bps * ratio <= ref:
                 trickle |= host_addresses(s, host(a.url))
-    values = dict(
+    values: dict[str, Any] = dict(
         health=canary_health(canaries),
         canary_throughput_bps=statistics.median(rates) if rates else None,
         canary_fetch_bps=fetch_bps,

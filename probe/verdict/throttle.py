@@ -76,10 +76,11 @@ def throttle(ev: Evidence, attempts: list[HTTPAttempt] | None = None) -> Finding
         if a.throughput_bps
         and a.throughput_bps > 0
         and (
-            a.body_length >= THROTTLE_MIN_BYTES  # type: ignore[operator]
-            or a.body_length / a.throughput_bps >= THROTTLE_MIN_SECONDS
+            # body_length is a positive count for every attempt in the pool (filtered above)
+            (a.body_length or 0) >= THROTTLE_MIN_BYTES
+            or (a.body_length or 0) / a.throughput_bps >= THROTTLE_MIN_SECONDS
         )
-    ]  # type: ignore[operator]
+    ]
     if not samples2:
         return None
     best = max(samples2, key=lambda a: a.throughput_bps or 0.0)

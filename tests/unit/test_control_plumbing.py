@@ -220,7 +220,7 @@ def test_no_control_configured(world, classified):
     summary = run_once(cfg, targets)
     assert all("control" not in rec for rec in lines(cfg).values())  # the line is as before
     assert classified["fb-ok"] is None
-    assert summary.without_control() == (1, 1)  # one web target, no control
+    assert summary.without_control() == (2, 2)  # one web target and one endpoint target, no control
 
 
 def test_control_in_results_line_and_verdict(world, helper, classified):
@@ -243,15 +243,17 @@ def test_control_in_results_line_and_verdict(world, helper, classified):
     assert {"schema", "id", "run_id", "measured_at", "vantage", "software", "target", "steps", "verdict",
             "deadline_exceeded", "controls", "config"} <= set(rec)
     assert not rec["deadline_exceeded"]
-    # only web targets are asked about
-    assert "control" not in lines(cfg)["tg-dc"] and "control" not in lines(cfg)["canary-int"]
+    # web and endpoint targets are asked about (a DC by its address), canaries never
+    assert lines(cfg)["tg-dc"]["control"]["request"]["http_request"] == f"https://127.0.0.1:{hs}/" or \
+        lines(cfg)["tg-dc"]["control"]["request"]["http_request"].startswith("http://127.0.0.1:")
+    assert "control" not in lines(cfg)["canary-int"]
 
     got = classified["fb-ok"]
     assert got is not None and got.failed is None and got.http_ok() and got.http_status == 200
     assert got.tcp == {f"127.0.0.1:{hs}": None} and got.dns_ips() == ["127.0.0.1"]
     assert got.http_duration_ms is not None
-    assert classified["tg-dc"] is None and classified["canary-int"] is None
-    assert summary.without_control() == (0, 1)
+    assert classified["tg-dc"] is not None and classified["canary-int"] is None
+    assert summary.without_control() == (0, 2)
     assert summary.results[0].verdict.status == "ok"
 
     import analysis  # the analysts' reader takes lines with and without the field alike
@@ -304,7 +306,7 @@ def test_all_helpers_dead(world, classified, tmp_path):
     res = {r.target.name: r for r in summary.results}
     assert res["fb-ok"].verdict.status == "ok"
     assert res["tw-refused"].verdict.status != "blocked"
-    assert summary.without_control() == (2, 2)
+    assert summary.without_control() == (3, 3)
 
 
 def test_slow_helper_bounded_by_target_deadline(world, raw_listener, classified):
