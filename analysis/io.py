@@ -473,6 +473,17 @@ def concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------- load
+def check_load_args(engine: str, columns: Sequence[str] | None) -> list[str] | None:
+    """The engine and column names every loader accepts (local files or a collector's store)."""
+    if engine not in ("pandas", "dask"):
+        raise ValueError(f"engine must be 'pandas' or 'dask', not {engine!r}")
+    cols = list(columns) if columns is not None else None
+    unknown = [c for c in cols or () if c not in fr.COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown column(s): {', '.join(unknown)}")
+    return cols
+
+
 def load(
     paths: str | os.PathLike | Iterable[str | os.PathLike],
     engine: str = "pandas",
@@ -491,13 +502,7 @@ def load(
     are what the episode code needs). ``since``/``until``/``platforms`` filter rows (pushed down into
     Parquet reads).
     """
-    if engine not in ("pandas", "dask"):
-        raise ValueError(f"engine must be 'pandas' or 'dask', not {engine!r}")
-    cols = list(columns) if columns is not None else None
-    if cols is not None:
-        unknown = [c for c in cols if c not in fr.COLUMNS]
-        if unknown:
-            raise ValueError(f"unknown column(s): {', '.join(unknown)}")
+    cols = check_load_args(engine, columns)
     src = discover(paths)
     missing = [str(p) for p in src.jsonl if not p.exists()]
     if missing:

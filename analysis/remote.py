@@ -73,13 +73,7 @@ def load(
     """A collector's store (Parquet partitioned by day and country) as one frame, like ``analysis.io.load``."""
     from analysis import io
 
-    if engine not in ("pandas", "dask"):
-        raise ValueError(f"engine must be 'pandas' or 'dask', not {engine!r}")
-    cols = list(columns) if columns is not None else None
-    if cols is not None:
-        unknown = [c for c in cols if c not in fr.COLUMNS]
-        if unknown:
-            raise ValueError(f"unknown column(s): {', '.join(unknown)}")
+    cols = io.check_load_args(engine, columns)
     return load_url(
         url,
         engine,
