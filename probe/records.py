@@ -12,7 +12,8 @@ debugging only.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from probe.vocab import STATUSES, Layer, Status  # noqa: F401  (STATUSES: re-exported)
@@ -22,7 +23,36 @@ SCHEMA = "reachprobe/1"
 
 class _Record:
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        return _plain(self)
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+def _plain(value: Any) -> Any:
+    """What ``dataclasses.asdict`` returns, without its per-value deepcopy and field introspection: every
+    results line goes through here, and asdict cost ~0.5 CPU ms of each (3.5x this)."""
+    if isinstance(value, _SCALARS):  # StrEnum members too: asdict keeps them as they are
+        return value
+    if hasattr(type(value), "__dataclass_fields__"):
+        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_plain(v) for v in value)
+    return copy.deepcopy(value)
 
 
 @dataclass(slots=True)
