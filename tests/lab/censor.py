@@ -139,6 +139,16 @@ class Censor:
             self.lies[n] = None
         self._restart_liar(intercept)
 
+    def dns_drop(self, sites=(), names=()) -> None:
+        """DNS blocking by silence: every port-53 query naming a blocked name (the name in wire form,
+        udp and tcp, to any resolver) is dropped on its way out, so its lookups time out while every
+        other name is answered by the same resolvers."""
+        for name in self._names(sites, names):
+            wire = "".join(f"|{len(label):02x}|{label}" for label in name.split(".")) + "|00|"
+            for proto in ("udp", "tcp"):
+                self._ipt("-A", "FORWARD", "-i", self.lab.if_cv, "-p", proto, "--dport", "53",
+                          "-m", "string", "--algo", "bm", "--hex-string", wire, "-j", "DROP")
+
     def dns_bogon(self, sites=(), names=(), answer: str = T.BOGON_IP, intercept: str = "all") -> None:
         """The lying resolver answers a bogon address for the blocked names."""
         self.dns_hijack(sites, names, answer, intercept)
@@ -400,6 +410,11 @@ class Censor:
             self.lab.start_site(key, locations="error_page 403 /denied.html;\n"
                                                "        location = /denied.html { internal; }\n"
                                                "        location / { return 403; }")
+
+    def name_silent(self, sites=(), names=()) -> None:
+        """The names' authoritative server falls silent (no censorship): the real resolver forwards
+        them to a server that never answers, so lookups time out on the internet side too."""
+        self.lab.silence_names(self._names(sites, names))
 
     def name_gone(self, sites=(), names=()) -> None:
         """The names disappear from the real resolver (real NXDOMAIN on the internet side)."""

@@ -440,6 +440,19 @@ TWIN_SCENARIOS: tuple[Scenario, ...] = (
                                facebook_http={"status": ("down", "inconclusive"), "layer": "dns"}),
     ),
     single(
+        "dns_drop",
+        "DNS blocking by silence: the censor drops every port-53 query naming facebook's names (udp "
+        "and tcp, to any resolver, the 'public' one included); the same resolvers answer every other "
+        "name. Twin: dead_nameserver; only the outside control, which resolves the names, tells them "
+        "apart.",
+        [("dns_drop", FB)],
+        expect(facebook_web=blocked("dns", "timeout"), facebook_http=blocked("dns", "timeout")),
+        checks=FB_BLOCKED_CHECKS + (("dns_failed", FACEBOOK), ("dns_failed", FACEBOOK, T.PUBLIC_RESOLVER_IP)),
+        # A timeout is elimination: without the control it is never more than inconclusive.
+        without_control=expect(facebook_web={"status": "inconclusive", "layer": "dns"},
+                               facebook_http={"status": "inconclusive", "layer": "dns"}),
+    ),
+    single(
         "forged_cert",
         "TLS interception: the censor DNATs tcp/443 of facebook's IP to its own TLS server, which "
         "presents a certificate for facebook's names issued by 'ISP Security Gateway CA' (not "
@@ -549,6 +562,16 @@ TWIN_SCENARIOS: tuple[Scenario, ...] = (
         without_control=expect(facebook_web=twin(status=("ok", "down", "inconclusive")),
                                facebook_http=twin(status=("ok", "down", "inconclusive"))),
     ),
+    single(
+        "dead_nameserver",
+        "Facebook's authoritative name server falls silent (no censorship): the real resolver "
+        "forwards facebook's names to a server that never answers, so lookups time out for the "
+        "vantage and the outside control alike, while every other name is answered. Twin of dns_drop.",
+        [("name_silent", FB)],
+        expect(facebook_web=twin(layer="dns"), facebook_http=twin(layer="dns")),
+        checks=FB_BLOCKED_CHECKS + (("dns_failed", FACEBOOK), ("dns_failed", FACEBOOK, T.PUBLIC_RESOLVER_IP)),
+        without_control=expect(facebook_web=twin(layer="dns"), facebook_http=twin(layer="dns")),
+    ),
 )
 CATALOG = CATALOG + TWIN_SCENARIOS
 
@@ -557,6 +580,7 @@ TWINS: Mapping[str, str] = MappingProxyType({
     "ip_blackhole": "dead_host",
     "syn_rst": "site_down",
     "nxdomain_all": "name_gone",
+    "dns_drop": "dead_nameserver",
     "forged_cert": "self_signed_cert",
     "midbody_rst": "server_crash",
     "sni_throttle": "slow_server",

@@ -86,6 +86,7 @@ FOREIGN_BLOCKPAGE_IP = "10.10.37.37"  # another country's ISP blockpage server, 
 # read from ../shared when the scenario runs; OONI's fingerprints cl.isp_ru_akado_block_1 and
 # cp.b_nat_ru_rkn_body match it.
 FOREIGN_BLOCKPAGE = "isp_ru_akado_block.html"
+SILENT_NAMESERVER = ("127.0.0.1", 5399)  # in the internet namespace: takes queries, never answers
 HELPER_IP = "198.18.7.7"  # the outside control (`reachprobe helper`), on the internet side
 HELPER_PORT = 8780
 # Servers sit several routers away on the real internet; the lab's internet namespace is one hop
@@ -244,6 +245,7 @@ class Lab:
         self.manual = False  # brought up by hand (python -m tests.lab up): never swept as stale
         self.is_up = False
         self.removed_names: set[str] = set()  # names taken out of the real resolver (name_gone)
+        self.silent_names: set[str] = set()  # names whose authoritative server never answers (dead_nameserver)
         self.altered_sites: set[str] = set()  # sites serving something else than their page (restore())
         self.dead_hosts: set[str] = set()  # IPs in the internet side's @dead set
         self.created: list[str] = []  # namespaces this lab created (down() deletes only these)
@@ -612,8 +614,11 @@ http {{
         198.18.8.8: one dnsmasq on both addresses): static records for every lab name, NXDOMAIN for
         any other .lab name, nothing forwarded anywhere."""
         records = [f"--host-record={n},{s.ips[0]}" for s in SITES if s.dns for n in s.names
-                   if n not in self.removed_names]
-        extra = ["--local=/lab/", "--domain-needed", "--bogus-priv", *records]
+                   if n not in self.removed_names | self.silent_names]
+        # A silent name is delegated to a server that takes every query and never answers (the more
+        # specific --server wins over --local=/lab/): the resolver waits, and so does its client.
+        delegated = [f"--server=/{n}/{SILENT_NAMESERVER[0]}#{SILENT_NAMESERVER[1]}" for n in sorted(self.silent_names)]
+        extra = ["--local=/lab/", "--domain-needed", "--bogus-priv", *records, *delegated]
         return self.spawn("resolver", "internet",
                           self.dnsmasq_cmd("resolver", f"{RESOLVER_IP},{PUBLIC_RESOLVER_IP}", extra),
                           wait_listen=[f"{p}:{ip}:53" for p in ("udp", "tcp") for ip in (RESOLVER_IP, PUBLIC_RESOLVER_IP)])
@@ -624,6 +629,20 @@ http {{
     def remove_names(self, names: list[str]) -> None:
         """Take names out of the real resolver (the names stop existing on the internet)."""
         self.removed_names.update(names)
+        if self.running("resolver"):
+            self.stop_resolver()
+            self.start_resolver()
+
+    def silence_names(self, names: list[str]) -> None:
+        """Make the names' authoritative server fall silent: the real resolver forwards them to a socket
+        on the internet side that reads nothing and answers nothing (no ICMP either: it is bound)."""
+        if not self.running("silent-nameserver"):
+            host, port = SILENT_NAMESERVER
+            self.spawn("silent-nameserver", "internet",
+                       [sys.executable, "-c", "import socket, time\n"
+                        f"s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(({host!r}, {port}))\n"
+                        "time.sleep(86400)"], wait_listen=[f"udp:{host}:{port}"])
+        self.silent_names.update(names)
         if self.running("resolver"):
             self.stop_resolver()
             self.start_resolver()
@@ -681,7 +700,7 @@ http {{
             "ca_dir": str(self.ca_dir), "own_workdir": self.own_workdir,
             "namespaces": list(self.namespaces), "created": self.created, "is_up": self.is_up,
             "manual": self.manual,
-            "removed_names": sorted(self.removed_names),
+            "removed_names": sorted(self.removed_names), "silent_names": sorted(self.silent_names),
             "altered_sites": sorted(self.altered_sites), "dead_hosts": sorted(self.dead_hosts),
             "procs": [p.to_json() for p in self.procs.values()],
         }
@@ -699,6 +718,7 @@ http {{
         lab.created = list(st["created"] if "created" in st else st.get("namespaces", ()))
         lab.is_up = st["is_up"]
         lab.removed_names = set(st.get("removed_names", ()))
+        lab.silent_names = set(st.get("silent_names", ()))
         lab.altered_sites = set(st.get("altered_sites", ()))
         lab.dead_hosts = set(st.get("dead_hosts", ()))
         for p in st["procs"]:
@@ -715,8 +735,11 @@ http {{
         every name back in the resolver."""
         self.censor_ctl.clear()
         self.censor_ctl.vantage_link_up()
-        if self.removed_names or not self.running("resolver"):
+        if self.silent_names:
+            self.stop("silent-nameserver")
+        if self.removed_names or self.silent_names or not self.running("resolver"):
             self.removed_names.clear()
+            self.silent_names.clear()
             self.stop_resolver()
             self.start_resolver()
         if self.dead_hosts:
