@@ -38,7 +38,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from probe.vocab import STATUSES  # the order is the timelines' state codes (see timelines.py)
+from probe.vocab import STATUSES  # the order is the timelines' state codes (see episode_runs.py)
 
 STATUS_DTYPE = pd.CategoricalDtype(list(STATUSES), ordered=False)
 

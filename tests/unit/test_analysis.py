@@ -337,7 +337,7 @@ def test_property_vectorised_equals_reference_and_windows_partition_candidates(r
 
 
 def test_dominant_method_paths_agree_and_durations_parse():
-    from analysis import timelines as tl
+    from analysis import episode_runs as tl
 
     rng = np.random.default_rng(1)
     ep = np.sort(rng.integers(0, 3000, 60_000)).astype(np.int32)
@@ -352,7 +352,7 @@ def test_dominant_method_paths_agree_and_durations_parse():
 
 
 def test_threaded_slices_give_the_serial_result(monkeypatch):
-    from analysis import timelines as tl
+    from analysis import episode_table as tl
 
     df, _ = _scenario(28)
     grouped = df.sort_values(["vantage", "measured_at"], kind="stable").reset_index(drop=True)  # like Parquet
