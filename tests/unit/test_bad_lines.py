@@ -199,7 +199,7 @@ def test_blocks_split_anywhere(tmp_path, monkeypatch, block, min_split):
     """Block boundaries and the halving of a refused block never lose, split or renumber a line."""
     d, expected, n = _small_blocks_fixture(tmp_path)
     monkeypatch.setattr(aio._line_blocks, "__defaults__", (block,))
-    monkeypatch.setattr(aio, "MIN_SPLIT", min_split)
+    monkeypatch.setattr("analysis.jsonl.MIN_SPLIT", min_split)  # where _read_block reads it
     with pytest.warns(aio.SkippedLinesWarning):
         df = analysis.load(d)
     assert len(df) == n
