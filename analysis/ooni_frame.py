@@ -64,7 +64,7 @@ def platform_of(url: Any, test_name: Any = None) -> str | None:
 
 
 def ooni_frame(d: pd.DataFrame) -> pd.DataFrame:
-    """A frame from :func:`analysis.ooni.read_ooni` -> frame rows: ``vantage = "ooni-AS<asn>"``,
+    """A frame from :func:`analysis.importers.ooni.read_ooni` -> frame rows: ``vantage = "ooni-AS<asn>"``,
     ``target`` = the OONI input (URL), ``platform`` from read_ooni or else derived from the input URL
     or the test name, ``source = "ooni"``."""
     return _ooni_from_frame(d)
