@@ -5,17 +5,18 @@
   random ``jitter`` in [0, jitter] (APScheduler 3 adds jitter to each fire time, and the next fire
   time is computed from the jittered one, so volunteers drift apart instead of probing in lockstep).
   First runs are spread over the first minute. ``coalesce=True``, ``max_instances=1``,
-  ``misfire_grace_time`` = half the interval, UTC throughout.
+  ``misfire_grace_time`` = half the interval, UTC throughout (the wiring: probe.daemon.scheduler).
 * Runs go through a single worker thread: one measurement at a time, never two runs doubling the
   load. A hanging target is bounded by the runner's per-target deadline.
 * Burst re-measurement after a flip between ``ok`` and ``blocked``: planned by
-  probe.schedule.BurstPlanner, scheduled here as date jobs.
+  probe.schedule.BurstPlanner, scheduled as date jobs.
 * Faults (network gone, resolver dead, results disk full or unwritable, a run crashing) log one line
   when they start and one when they clear (probe.daemon.faults). Results go through
-  probe.results.ResultsSpool: what cannot be written is kept in memory (bounded, oldest dropped
+  probe.results.ResultsSpool (probe.daemon.writes): what cannot be written is kept in memory (bounded, oldest dropped
   first, and said so) and written, in order, as soon as the directory takes it again.
 * SIGTERM/SIGINT: no new runs start; the in-flight run gets ``stop_grace`` seconds to finish (its
-  lines are then written whole), after which it is abandoned (cancelled; nothing of it is written).
+  lines are then written whole), after which it is abandoned (cancelled; nothing of it is written;
+  probe.daemon.inflight).
   A second signal abandons at once. Then buffered lines get a last write attempt, the state file
   says "stopped", and the daemon exits 0.
 * The state file (probe.daemon.state) feeds ``reachprobe status``.
@@ -23,45 +24,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
 import threading
 from collections import Counter
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from probe.daemon.faults import FaultLog, diagnose
+from probe.daemon.faults import FaultLog, check_vantage
+from probe.daemon.inflight import InflightRun
+from probe.daemon.options import DaemonOptions
+from probe.daemon.scheduler import add_jobs, make_scheduler, next_run_times, replace_burst_jobs
 from probe.daemon.state import STATE_NAME, STATE_SCHEMA, write_state
-from probe.results import ResultsSpool, ResultsWriteError, rfc3339, utc_now
-from probe.runner import run_async
-from probe.schedule import (
-    BurstPlanner,
-    effective_jitter,
-    first_offsets,
-    group_targets,
-    misfire_grace,
-)
+from probe.daemon.writes import ResultsSink
+from probe.results import ResultsSpool, rfc3339, utc_now
+from probe.schedule import BurstPlanner, effective_jitter, group_targets, misfire_grace
+
+__all__ = ["Daemon", "DaemonOptions"]
 
 log = logging.getLogger("reachprobe.daemon")
-
-
-@dataclass
-class DaemonOptions:
-    interval: float = 600.0
-    jitter: float = 60.0
-    bursts: tuple[float, ...] = (30.0, 120.0, 300.0)
-    max_pending_bursts: int = 12
-    stop_grace: float = 5.0
-    max_runs: int | None = None  # stop after this many runs (interval and burst); for tests
-    run_for: float | None = None  # stop after this many seconds; for tests
-    max_buffered: int = 5000
-    heartbeat: float = 60.0
-    start_spread: float = 60.0
-    after_run: Any = None  # called after each written run (`daemon --upload`); must not block for long
 
 
 class Daemon:
@@ -79,12 +62,11 @@ class Daemon:
         self._planner_lock = threading.Lock()
         self.spool = ResultsSpool(self.results_dir, opts.max_buffered)
         self.faults = FaultLog(logger)
+        self.sink = ResultsSink(self.spool, self.faults, self.results_dir)
         self.scheduler: Any = None  # an apscheduler BlockingScheduler (untyped), made in run()
         self._stopping = threading.Event()
-        self._abandon = threading.Event()
         self._started = threading.Event()
-        self._inflight: tuple[asyncio.AbstractEventLoop, asyncio.Task] | None = None
-        self._inflight_lock = threading.Lock()
+        self.inflight = InflightRun()
         self._state_lock = threading.Lock()
         self._run_lock = threading.Lock()  # held by the worker for a whole run (measure + write)
         self._stop_thread: threading.Thread | None = None
@@ -101,53 +83,10 @@ class Daemon:
 
     # -- scheduling --------------------------------------------------------------------------
     def _make_scheduler(self):
-        from apscheduler.events import (
-            EVENT_JOB_ERROR,
-            EVENT_JOB_MAX_INSTANCES,
-            EVENT_JOB_MISSED,
-        )
-        from apscheduler.executors.pool import ThreadPoolExecutor
-        from apscheduler.schedulers.blocking import BlockingScheduler
-
-        sched = BlockingScheduler(
-            timezone=UTC,
-            executors={
-                "default": ThreadPoolExecutor(max_workers=1),  # one run at a time
-                "light": ThreadPoolExecutor(max_workers=1),
-            },  # heartbeat, never behind a run
-            job_defaults=self._job_rules(),
-        )
-        sched.add_listener(self._on_missed, EVENT_JOB_MISSED)
-        sched.add_listener(self._on_error, EVENT_JOB_ERROR)
-        sched.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
-        return sched
-
-    def _job_rules(self) -> dict[str, Any]:
-        return {"coalesce": True, "max_instances": 1, "misfire_grace_time": misfire_grace(self.opts.interval)}
+        return make_scheduler(self.opts.interval, self._on_missed, self._on_error, self._on_max_instances)
 
     def _add_jobs(self, now: datetime) -> None:
-        from apscheduler.triggers.interval import IntervalTrigger
-
-        jitter = effective_jitter(self.opts.interval, self.opts.jitter)
-        offsets = first_offsets(len(self.groups), self.opts.interval, self.opts.start_spread)
-        for group, offset in zip(sorted(self.groups), offsets, strict=True):
-            self.scheduler.add_job(
-                self._group_job,
-                IntervalTrigger(seconds=self.opts.interval, jitter=jitter or None, timezone=UTC),
-                args=(group,),
-                id=f"group:{group}",
-                name=f"group {group}",
-                next_run_time=now + timedelta(seconds=offset),
-                **self._job_rules(),
-            )
-        self.scheduler.add_job(
-            self._write_state,
-            IntervalTrigger(seconds=self.opts.heartbeat, timezone=UTC),
-            id="heartbeat",
-            name="heartbeat",
-            executor="light",
-            misfire_grace_time=max(1, int(self.opts.heartbeat)),
-        )
+        add_jobs(self.scheduler, self.groups, self.opts, now, self._group_job, self._write_state)
 
     def _on_missed(self, event) -> None:
         if event.job_id == "heartbeat":
@@ -217,11 +156,11 @@ class Daemon:
             f"burst {schedule_info['burst']['index']}/{schedule_info['burst']['of']}"
             f" of {', '.join(sorted(schedule_info['changes']))}"
         )
-        self._write_pending()  # earlier unwritten lines first, so the files stay in order
+        self.sink.write_pending()  # earlier unwritten lines first, so the files stay in order
         self.measuring = {"since": rfc3339(utc_now()), "what": label, "targets": len(targets)}
         self.log.info("measuring %s: %d targets", label, len(targets))
         try:
-            summary = self._measure(targets)
+            summary = self.inflight.measure(self.cfg, targets)
         finally:
             self.measuring = None
         if summary is None:
@@ -234,9 +173,9 @@ class Daemon:
         counts = Counter(r.verdict.status if r.verdict else "inconclusive" for r in summary.results)
         for rec in summary.records:
             rec["schedule"] = {**schedule_info, "daemon_run": self.runs}
-        self._store(summary.records)
+        self.sink.store(summary.records)
         self.faults.clear("run", "measurement runs work again")
-        self._check_vantage(summary.results)
+        check_vantage(self.faults, summary.results)
         self.totals.update(counts)
         self.last_run = {
             "at": rfc3339(summary.results[0].measured_at) if summary.results else rfc3339(utc_now()),
@@ -261,86 +200,7 @@ class Daemon:
         if self.opts.max_runs is not None and self.runs >= self.opts.max_runs:
             self.request_stop(f"--max-runs {self.opts.max_runs} reached")
 
-    def _measure(self, targets):
-        """Measure, judge and build records (nothing written). None if abandoned."""
-
-        async def main():
-            with self._inflight_lock:
-                if self._abandon.is_set():
-                    raise asyncio.CancelledError
-                self._inflight = (asyncio.get_running_loop(), asyncio.current_task())
-            try:
-                return await run_async(self.cfg, targets)
-            finally:
-                with self._inflight_lock:
-                    self._inflight = None
-
-        try:
-            with asyncio.Runner() as loop_runner:
-                return loop_runner.run(main())
-        except asyncio.CancelledError:
-            return None
-
-    def _abandon_inflight(self) -> None:
-        with self._inflight_lock:
-            self._abandon.set()
-            if self._inflight is not None:
-                loop, task = self._inflight
-                try:
-                    loop.call_soon_threadsafe(task.cancel)
-                except RuntimeError:
-                    pass  # the loop just finished
-
-    # -- results and faults ------------------------------------------------------------------
-    def _store(self, records: list[dict[str, Any]]) -> None:
-        dropped = self.spool.add(records)
-        if dropped:
-            self.faults.problem(
-                "buffer",
-                "full",
-                f"results: {self.spool.max_buffered} unwritten measurements in "
-                "memory, the limit: dropping the oldest ones until the results directory "
-                "takes writes again",
-            )
-        self._write_pending()
-
-    def _write_pending(self) -> None:
-        if not self.spool.buffered:
-            return
-        try:
-            n = self.spool.flush()
-        except ResultsWriteError as exc:
-            cause = exc.__cause__
-            kind = getattr(cause, "strerror", None) or str(exc)
-            self.faults.problem(
-                "results",
-                kind,
-                f"results: {exc}; keeping {self.spool.buffered} measurement(s) in memory "
-                f"(at most {self.spool.max_buffered}) and retrying before every run",
-            )
-            return
-        if "results" in self.faults.active:
-            dropped = self.spool.dropped
-            self.faults.clear(
-                "results",
-                f"results: {self.results_dir} takes writes again; wrote {n} buffered "
-                f"measurement(s)" + (f", {dropped} were dropped while it did not" if dropped else ""),
-            )
-            self.faults.clear("buffer", "results: memory buffer no longer full")
-            self.spool.dropped = 0
-
-    def _check_vantage(self, results) -> None:
-        problems = diagnose(results)
-        for key, recovered in (
-            ("network", "network is back: canaries and connections succeed again"),
-            ("resolver", "resolver answers again"),
-        ):
-            if key in problems:
-                kind, message = problems[key]
-                self.faults.problem(key, kind, message)
-            else:
-                self.faults.clear(key, recovered)
-
+    # -- bursts ------------------------------------------------------------------------------
     def _plan_bursts(self, results) -> None:
         if not self.opts.bursts:
             return
@@ -362,39 +222,11 @@ class Daemon:
             )
         if self.scheduler is None or self._stopping.is_set():
             return
-        for jid in plan.emptied_jobs:
-            try:
-                self.scheduler.remove_job(jid)
-            except Exception:  # noqa: BLE001 (already fired or gone)
-                pass
-        from apscheduler.triggers.date import DateTrigger
-
-        for job in plan.new_jobs:
-            self.scheduler.add_job(
-                self._burst_job,
-                DateTrigger(run_date=job.at, timezone=UTC),
-                args=(job.id,),
-                id=job.id,
-                name=f"{job.id} {job.index}/{job.of}",
-                **self._job_rules(),
-            )
+        replace_burst_jobs(self.scheduler, plan, self._burst_job, self.opts.interval)
 
     # -- state -------------------------------------------------------------------------------
-    def _next_runs(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        if self.scheduler is None:
-            return out
-        try:
-            jobs = self.scheduler.get_jobs()
-        except Exception:  # noqa: BLE001 (shutting down)
-            return out
-        for job in jobs:
-            if job.id != "heartbeat" and getattr(job, "next_run_time", None):
-                out[job.id] = rfc3339(job.next_run_time)
-        return out
-
     def state(self, status: str = "running") -> dict[str, Any]:
-        next_runs = self._next_runs()
+        next_runs = next_run_times(self.scheduler)
         with self._planner_lock:
             pending = self.planner.pending
         return {
@@ -453,7 +285,7 @@ class Daemon:
             reason,
             f": letting the in-flight run finish for up to {self.opts.stop_grace:g}s" if busy else "",
         )
-        self._stop_timer = threading.Timer(self.opts.stop_grace, self._abandon_inflight)
+        self._stop_timer = threading.Timer(self.opts.stop_grace, self.inflight.abandon)
         self._stop_timer.daemon = True
         self._stop_timer.start()
         # Never shut the scheduler down from the signal handler: the main thread may be inside the
@@ -472,7 +304,7 @@ class Daemon:
         name = signal.Signals(signum).name
         if self._stopping.is_set():
             self.log.info("%s again: abandoning the in-flight run now", name)
-            self._abandon_inflight()
+            self.inflight.abandon()
             return
         self.request_stop(name)
 
@@ -534,7 +366,7 @@ class Daemon:
                 "the in-flight run did not stop within %gs of the grace period; exiting without it",
                 self.opts.stop_grace + 60,
             )
-        self._write_pending()
+        self.sink.write_pending()
         if self.spool.buffered:
             self.log.error(
                 "results: %d measurement(s) could not be written before exit and are lost", self.spool.buffered

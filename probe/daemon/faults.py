@@ -1,6 +1,7 @@
 """What goes wrong on the vantage while the daemon runs, said once: a fault log that writes one line
 when a problem starts (or changes kind) and one when it clears, and the diagnosis of a run's
-records that names vantage-side problems (network down, a resolver silent)."""
+records that names vantage-side problems (network down, a resolver silent); ``check_vantage`` feeds
+the one into the other after every run."""
 
 from __future__ import annotations
 
@@ -82,3 +83,17 @@ class FaultLog:
     def snapshot(self) -> dict[str, str]:
         with self._lock:
             return {k: v[1] for k, v in self.active.items()}
+
+
+def check_vantage(faults: FaultLog, results) -> None:
+    """One line when a run shows the vantage's network or resolver failing, one when it recovers."""
+    problems = diagnose(results)
+    for key, recovered in (
+        ("network", "network is back: canaries and connections succeed again"),
+        ("resolver", "resolver answers again"),
+    ):
+        if key in problems:
+            kind, message = problems[key]
+            faults.problem(key, kind, message)
+        else:
+            faults.clear(key, recovered)

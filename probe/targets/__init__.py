@@ -1,5 +1,6 @@
 """What to measure: the target model (``model``, plain dataclasses and value checks) and the
-targets-file loader (``load``, YAML + pydantic, which imports the model and is never imported by it)."""
+targets-file loader (``load``, with its parts ``yaml_lines``, ``schema`` and ``messages``: YAML + pydantic;
+they import the model and are never imported by it)."""
 
 from probe.targets.load import load_targets, loads
 from probe.targets.model import (
