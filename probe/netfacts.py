@@ -143,6 +143,15 @@ PLATFORM_ASNS: dict[str, tuple[int, ...]] = {
 }
 
 
+def is_ip_literal(host: str) -> bool:
+    """``host`` is an address literal (v4 or v6), not a name."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 @lru_cache(maxsize=4096)
 def parse_ip(text: str) -> IPAddress | None:
     """An address from an answer string ("1.2.3.4", "d0::11", "[::1]", "fe80::1%eth0"); None if not one."""

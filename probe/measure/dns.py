@@ -43,6 +43,7 @@ import dns.resolver
 from probe.endpoint import format_endpoint, split_host_port
 from probe.failures import DNS_NO_ANSWER, DNS_NO_RESOLVER, GENERIC_TIMEOUT, RCODE_FAILURES, UNKNOWN_FAILURE
 from probe.measure.step import elapsed_ms, record_failure, since
+from probe.netfacts import is_ip_literal
 from probe.records import DNSAttempt
 
 SYSTEM = "system"
@@ -89,7 +90,7 @@ class ResolverSpec:
         if pin is not None:
             ipaddress.ip_address(pin.strip("[]"))
             pin = pin.strip("[]")
-        is_ip = _is_ip(host)
+        is_ip = is_ip_literal(host)
         if scheme in ("tcp", "udp"):
             if not is_ip:
                 raise ValueError(f"{scheme}:// needs an IP address, not a name ({host})")
@@ -114,14 +115,6 @@ class ResolverSpec:
         return cls(SYSTEM, servers)
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
-
-
 @lru_cache(maxsize=8)
 def _tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     """For DoT and DoH: the system store or only ``--ca-bundle`` (no ALPN: DoT servers need none)."""
@@ -139,7 +132,7 @@ async def _doh(
     url = httpx.URL(resolver.url)
     headers = {"content-type": "application/dns-message", "accept": "application/dns-message"}
     extensions = {}
-    if resolver.tls_name and _is_ip(server[0]):
+    if resolver.tls_name and is_ip_literal(server[0]):
         headers["host"] = url.netloc.decode("ascii")
         extensions["sni_hostname"] = resolver.tls_name
         url = url.copy_with(host=server[0])
@@ -159,7 +152,7 @@ class DoHStatusError(Exception):
 
 async def _address_of(host: str, port: int) -> str:
     """A DoT server given by name: looked up through the system, as a stub would."""
-    if _is_ip(host):
+    if is_ip_literal(host):
         return host
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return cast(str, infos[0][4][0])  # an AF_INET/AF_INET6 sockaddr: (address, port, ...)

@@ -4,7 +4,6 @@ kept; the harmless-SNI and harmless-Host controls; the DNS injection check besid
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -16,6 +15,7 @@ from probe.measure import http as mhttp
 from probe.measure import inject as minject
 from probe.measure import tcp as mtcp
 from probe.measure import tls as mtls
+from probe.netfacts import is_ip_literal
 from probe.records import Steps
 from probe.runner.config import RunConfig
 from probe.targets import Target
@@ -41,14 +41,6 @@ async def _with_retries(make: Callable[[int], Awaitable[R]], retries: int, backo
             break
         await asyncio.sleep(backoff * (2 ** (n - 1)))
     return attempts
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
 
 
 def _default_port(url: str) -> tuple[str, int, str]:
@@ -122,11 +114,11 @@ class StepSequence:
         conns: dict[tuple[str, int], str | None] = {}
         for url in target.urls:
             host, port, _ = _default_port(url)
-            for ip in [host] if _is_ip(host) else addresses.get(host, []):
-                conns.setdefault((ip, port), None if _is_ip(host) else host)
+            for ip in [host] if is_ip_literal(host) else addresses.get(host, []):
+                conns.setdefault((ip, port), None if is_ip_literal(host) else host)
         for ep in target.endpoints:
-            for ip in [ep.host] if _is_ip(ep.host) else addresses.get(ep.host, []):
-                conns.setdefault((ip, ep.port), None if _is_ip(ep.host) else ep.host)
+            for ip in [ep.host] if is_ip_literal(ep.host) else addresses.get(ep.host, []):
+                conns.setdefault((ip, ep.port), None if is_ip_literal(ep.host) else ep.host)
         tcp_lists = await asyncio.gather(
             *(
                 retried(
@@ -150,7 +142,7 @@ class StepSequence:
             if scheme != "https":
                 continue
             sni = target.tls_name or host
-            for ip in [host] if _is_ip(host) else addresses.get(host, []):
+            for ip in [host] if is_ip_literal(host) else addresses.get(host, []):
                 if (ip, port) in tcp_ok:
                     tls_jobs.append(self._tls_with_control(ip, port, sni, t_origin))
         seen: set[tuple[str, int, str]] = set()
@@ -166,9 +158,9 @@ class StepSequence:
         http_jobs = []
         for url in target.urls:
             host, _, _ = _default_port(url)
-            if not _is_ip(host) and addresses.get(host):
+            if not is_ip_literal(host) and addresses.get(host):
                 pins[host.lower()] = addresses[host][0]
-            if _is_ip(host) or addresses.get(host):
+            if is_ip_literal(host) or addresses.get(host):
                 http_jobs.append(
                     retried(
                         lambda a, u=url: mhttp.fetch(
@@ -201,7 +193,7 @@ class StepSequence:
             host, _, scheme = _default_port(url)
             if (
                 scheme == "http"
-                and not _is_ip(host)
+                and not is_ip_literal(host)
                 and self.cfg.control_sni
                 and all(a.failure in HOST_CONTROL_FAILURES for a in attempts)
             ):

@@ -39,6 +39,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from probe.endpoint import format_endpoint
+from probe.netfacts import is_ip_literal
 
 # Platforms the probe knows. An unknown key in targets.yaml is an error (a typo such as "facebok"
 # would otherwise silently create a platform nobody analyses). "other" holds imported URLs that
@@ -195,14 +196,6 @@ def known_existing_names(targets: Sequence[Target]) -> frozenset[str]:
             if h and not is_ip_literal(h):
                 out.add(h.lower().rstrip("."))
     return frozenset(out)
-
-
-def is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def check_dns_name(name: str) -> str:
