@@ -69,7 +69,8 @@ def to_measurement(
     if not sent & {"dns", "tcp_connect", "tls_handshake", "http_request"}:
         return ControlMeasurement(source=source, failed=control_failure or EMPTY_CONTROL)
 
-    literal = request_url is not None and parse_ip(urlsplit(request_url).hostname or "") is not None
+    host = urlsplit(request_url).hostname if request_url is not None else None
+    literal = host is not None and parse_ip(host) is not None
     dns = response.dns
     dns_failure = normalize_failure(dns.failure)
     dns_addrs = None
@@ -87,6 +88,7 @@ def to_measurement(
         failed=str(control_failure) if control_failure else None,
         dns_addrs=dns_addrs,
         dns_failure=dns_failure,
+        dns_name=None if literal else host,
         tcp=_steps(response.tcp_connect),
         tls=_steps(response.tls_handshake),
         http_failure=http_failure,

@@ -119,6 +119,10 @@ class ControlMeasurement:
     source: str = "control"
     failed: str | None = None
     dns_addrs: list[str] | None = None  # addresses (names such as CNAMEs are ignored)
+    # The name the control resolved: the host of the URL it was asked about. A target may have several
+    # names (an endpoint list, extra `dns:` names); the control's DNS answer speaks for this one only.
+    # None: not known (a control from before this field), taken to be the target's own name.
+    dns_name: str | None = None
     dns_failure: str | None = None
     tcp: dict[str, str | None] = field(default_factory=dict)  # "ip:port" / "[v6]:port" -> failure
     tls: dict[str, str | None] = field(default_factory=dict)  # "ip:port" -> failure
@@ -129,6 +133,10 @@ class ControlMeasurement:
     # Our helper's timing extension (x_duration_ms, x_body_bytes_per_s); OONI's helpers lack it.
     http_duration_ms: float | None = None  # the whole fetch, redirects included
     http_body_bps: float | None = None  # body bytes / first-to-last body byte, when that took >= 0.2 s
+
+    def speaks_for(self, name: str) -> bool:
+        """The control's DNS answer (addresses, NXDOMAIN) is about ``name``."""
+        return self.dns_name is None or self.dns_name.rstrip(".").lower() == name.rstrip(".").lower()
 
     def dns_ips(self) -> list[str]:
         return [a for a in (self.dns_addrs or []) if netfacts.parse_ip(a) is not None]

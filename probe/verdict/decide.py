@@ -153,7 +153,7 @@ def classify(
 
     # -- nxdomain_rewritten
     if ev.control is not None and ev.control.dns_says_nx() and not ev.tls_valid:
-        local = [v for v in ev.views.values() if v.addrs]
+        local = [v for v in ev.views.values() if v.addrs and ev.control.speaks_for(v.name)]
         if local:
             v = local[0]
             return verdict(

@@ -54,11 +54,10 @@ def dns_findings(ev: Evidence) -> list[Finding]:
     # dns.bogon: a special-purpose answer that another resolver / the control contradicts, or a sinkhole
     for ip, v in ev.bogon_ips.items():
         other = [a for a in ev.other_clean_addrs(v.name, v.resolver) if a != ip]
-        agreed = any(ip in o.addrs for o in ev.others(v.name, v.resolver)) or (
-            ev.control is not None and ip in ev.control.dns_ips()
-        )
+        ctl_same = ev.control is not None and ev.control.speaks_for(v.name) and ip in ev.control.dns_ips()
+        agreed = any(ip in o.addrs for o in ev.others(v.name, v.resolver)) or ctl_same
         label = netfacts.special_purpose(ip)
-        if ev.control is not None and ip in ev.control.dns_ips():
+        if ctl_same:
             continue  # the control, outside, gets the same special-purpose answer: the site's own record
         if netfacts.is_sinkhole(ip):
             # 0.0.0.0/8, 127/8, ::, ::1 are never a public server, even when every resolver says so
@@ -105,7 +104,7 @@ def dns_findings(ev: Evidence) -> list[Finding]:
                 continue
             clean_other = ev.other_clean_addrs(name, v.resolver)
             others_nx = [o for o in ev.others(name, v.resolver) if o.status in ("nxdomain", "no_answer")]
-            ctl_nx = ev.control is not None and ev.control.dns_says_nx()
+            ctl_nx = ev.control is not None and ev.control.speaks_for(name) and ev.control.dns_says_nx()
             authentic_other = [
                 ip for ip in clean_other if ip in ev.tls_valid_ips or netfacts.in_prefixes(ip, ev.expected)
             ]
@@ -132,16 +131,35 @@ def dns_findings(ev: Evidence) -> list[Finding]:
                     and name in ctx.known_existing_names
                     and any(o.addrs for (n2, r2), o in ev.views.items() if n2 != name and r2 == v.resolver)
                 ):
-                    # The same resolver answers the platform's other names and refuses only this one, which the
-                    # targets file (or the test specification) lists as existing: the resolver picks names.
-                    out.append(
-                        finding(
-                            RULES["dns.nxdomain"],
-                            0.65,
-                            f"{v.resolver} said NXDOMAIN for {name}, a name known to exist, while it answered "
-                            "the platform's other names",
-                        )
+                    # The same resolver answers the target's other names and refuses listed ones: a resolver that
+                    # picks names. One refused name is also what a name the platform retired under a stale list
+                    # looks like (test lists keep retired endpoints: OONI's Signal list has uptime.signal.org), so
+                    # it takes an outside view of that very name; several refused at once (Iran, Signal, 2021:
+                    # every *.signal.org name, while whispersystems.org resolved) is not how platforms retire names.
+                    refused = sorted(
+                        n2
+                        for (n2, r2), o in ev.views.items()
+                        if r2 == v.resolver and o.status == "nxdomain" and n2 in ctx.known_existing_names
                     )
+                    if len(refused) >= 2:
+                        out.append(
+                            finding(
+                                RULES["dns.nxdomain"],
+                                0.65,
+                                f"{v.resolver} said NXDOMAIN for {len(refused)} names the targets file lists "
+                                f"({', '.join(refused[:4])}), while it answered the target's other names",
+                            )
+                        )
+                    else:
+                        out.append(
+                            finding(
+                                RULES["inconclusive.nxdomain_one_name"],
+                                0.3,
+                                f"{v.resolver} said NXDOMAIN for {name}, a name the targets file lists, while it "
+                                "answered the target's other names; no outside view of this name: a resolver that "
+                                "picks names and a name the site retired look the same",
+                            )
+                        )
                 elif st == "nxdomain" and not ctl_nx and name in ctx.known_existing_names:
                     # Every resolver asked says the name does not exist, but the targets file lists it: a censor
                     # intercepting all port-53 traffic (Iran) looks exactly like a name that is gone. Only the
@@ -181,7 +199,7 @@ def dns_findings(ev: Evidence) -> list[Finding]:
                     )
                 elif clean_other and (v.resolver in ctx.health.answering_resolvers):
                     # A timeout is never more than elimination (random loss produces it too).
-                    ctl_resolved = ev.control is not None and bool(ev.control.dns_ips())
+                    ctl_resolved = ev.control is not None and ev.control.speaks_for(name) and bool(ev.control.dns_ips())
                     out.append(
                         finding(
                             _FAILS_FOR_TARGET[st],

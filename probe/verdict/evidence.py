@@ -145,7 +145,7 @@ class Evidence:
 
     def other_clean_addrs(self, name: str, resolver: str) -> list[str]:
         out = [ip for v in self.others(name, resolver) for ip in v.addrs if ip not in self.flagged]
-        if self.control is not None:
+        if self.control is not None and self.control.speaks_for(name):
             out += [ip for ip in self.control.dns_ips() if not self._bogon(ip, name)]
         return out
 

@@ -90,9 +90,9 @@ RULES: dict[str, Rule] = _table(
         "resolver, skipped when every resolver agrees (split horizon) or when canaries are reached at special "
         "addresses (a lab, `RunContext.bogon_exempt`)"),
     Rule("dns.nxdomain", BLOCKED, DNS, "nxdomain", False, "good",
-        "NXDOMAIN from one resolver while another resolver or the control returns addresses; or for a name known "
-        "to exist (`RunContext.known_existing_names`: the targets file's names) while the same resolver answered "
-        "the platform's other names"),
+        "NXDOMAIN from one resolver while another resolver, or the control resolving that same name, returns "
+        "addresses; or for two or more names the targets file lists while the same resolver answered the target's "
+        "other names (a platform may retire one name under a stale list, not several at once)"),
     Rule("dns.no_answer", BLOCKED, DNS, "no_answer", False, "good",
         "no address (NOERROR/NODATA) from one resolver while another answers"),
     Rule("dns.servfail", BLOCKED, DNS, "servfail", False, "good",
@@ -213,6 +213,10 @@ RULES: dict[str, Rule] = _table(
     Rule("inconclusive.nxdomain_everywhere", INCONCLUSIVE, DNS, "nxdomain", False, "note",
         "NXDOMAIN from every resolver for a name the targets file lists (known to exist), and no control: a "
         "censor intercepting all DNS (Iran) and a name that is gone look the same; not called `down`"),
+    Rule("inconclusive.nxdomain_one_name", INCONCLUSIVE, DNS, "nxdomain", False, "note",
+        "NXDOMAIN for one name the targets file lists (the only one refused) while the same resolver answered the "
+        "target's other names, and no resolver or control answered this name: a resolver that picks names and a "
+        "name the site retired (a stale endpoint list) look the same", needs_control=True),
     Rule("inconclusive.tcp_failure", INCONCLUSIVE, TCP, None, False, "note",
         "connect failures of unclassified kinds"),
     Rule("inconclusive.tls_any_sni", INCONCLUSIVE, TLS, None, False, "note",

@@ -65,6 +65,16 @@ def test_converter_reads_our_helpers_answer():
     assert m.http_ok()
 
 
+
+def test_converter_names_the_resolved_host():
+    """The control's DNS answer is about its URL's host only: a target's other names get no evidence from it."""
+    resp = ControlResponse.model_validate({"dns": {"failure": None, "addrs": ["127.0.0.1"]}})
+    m = to_measurement(resp, "https://www.ok.test:8443/path")
+    assert m.dns_name == "www.ok.test"
+    assert m.speaks_for("WWW.OK.TEST.") and not m.speaks_for("api.ok.test")
+    lit = to_measurement(resp, "https://127.0.0.1:8443/")
+    assert lit.dns_name is None and lit.dns_addrs is None
+
 def test_converter_sentinels_and_missing_fields():
     failed_fetch = ControlResponse.model_validate({
         "dns": {"failure": "dns_name_error", "addrs": None},
