@@ -1,6 +1,6 @@
 """Probe throughput benchmark: N targets measured against loopback servers, beside dig+curl.
 
-    python benchmarks/bench_probe.py [--targets 500] [--concurrency 64] [--inject] [--profile FILE]
+    python benchmarks/bench_probe.py [--targets 500] [--concurrency 64] [--inject] [--no-packet-capture] [--profile FILE]
 
 Starts a DNS server (N names → 127.0.0.1) and an HTTPS server, both adding a simulated round trip
 (--latency-ms; loopback has none and this kernel has no netem), with a throwaway CA in a *separate
@@ -74,7 +74,7 @@ class Figures:
 
 
 def measure(targets, dns_address: str, ca: str, concurrency: int, server_pid: int, *, inject: bool = False,
-            label: str = "", profile: str | None = None) -> Figures:
+            label: str = "", profile: str | None = None, capture: bool = True) -> Figures:
     import ipaddress
 
     from probe.pipeline import run_once
@@ -85,7 +85,7 @@ def measure(targets, dns_address: str, ca: str, concurrency: int, server_pid: in
     # it holds every name for its listening window, which measures the window, not the probe.
     cfg = RunConfig(vantage=Vantage(id="bench"), results_dir=None, system_resolver=False,
                     resolvers=(dns_address,), ca_bundle=ca, concurrency=concurrency, timeout=10, retries=1,
-                    inject_check=inject, bogon_exempt=(ipaddress.ip_network("127.0.0.0/8"),))
+                    inject_check=inject, packet_capture=capture, bogon_exempt=(ipaddress.ip_network("127.0.0.0/8"),))
     prof = None
     if profile:
         import cProfile
@@ -178,6 +178,9 @@ def main() -> None:
     ap.add_argument("--inject", action="store_true",
                     help="also run with the injection check on (root or CAP_NET_RAW for the raw listener) "
                          "and report its CPU per target")
+    ap.add_argument("--no-packet-capture", dest="capture", action="store_false",
+                    help="measure without the packet capture (RST TTL evidence; as root it is on, as for a volunteer "
+                         "with CAP_NET_RAW)")
     ap.add_argument("--profile", metavar="FILE", help="cProfile the (first) concurrency-N probe run into FILE")
     ap.add_argument("--repeat", type=int, default=3,
                     help="alternate the probe and dig+curl runs this many times and report the median of each "
@@ -208,12 +211,12 @@ def main() -> None:
             for i in range(max(1, args.repeat)):
                 probes.append(measure(targets, dns_address, ca, args.concurrency, pid,
                                       label=f"reachprobe, concurrency {args.concurrency}",
-                                      profile=args.profile if i == 0 else None))
+                                      profile=args.profile if i == 0 else None, capture=args.capture))
                 if not args.no_contender and not missing:
                     contenders.append(contender(names, dns_address, port, ca, args.concurrency, pid))
                 if args.inject:
                     injects.append(measure(targets, dns_address, ca, args.concurrency, pid, inject=True,
-                                           label="reachprobe + injection check"))
+                                           label="reachprobe + injection check", capture=args.capture))
                 for fig in (probes[-1], *contenders[-1:], *injects[-1:]):
                     print("  repeat", i + 1, fig.line(), file=sys.stderr, flush=True)
             runs["probe"] = median_run(probes)
@@ -222,7 +225,8 @@ def main() -> None:
             if injects:
                 runs["inject"] = median_run(injects)
             if n_base:
-                runs["base"] = measure(targets[:n_base], dns_address, ca, 1, pid, label="reachprobe, concurrency 1")
+                runs["base"] = measure(targets[:n_base], dns_address, ca, 1, pid, label="reachprobe, concurrency 1",
+                                      capture=args.capture)
         finally:
             stop.set()
             proc.join(5)
