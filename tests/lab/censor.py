@@ -378,6 +378,12 @@ class Censor:
             self.lab.replace_site(key, self._bad_server(key, "--mode", "trickle", "--chunk", str(chunk),
                                                         "--interval", str(interval)))
 
+    def site_reset(self, sites=()) -> None:
+        """The sites' own server resets every connection at its first data segment (no censor):
+        helpers/bad_server.py --mode reset in place of nginx; the RSTs are the host's own (TTL 55)."""
+        for key in sites:
+            self.lab.replace_site(key, self._bad_server(key, "--mode", "reset"))
+
     def _bad_server(self, key: str, *mode: str) -> list[str]:
         lab = self.lab
         return lab.python_helper("bad_server.py") + [

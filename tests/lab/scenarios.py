@@ -497,6 +497,18 @@ TWIN_SCENARIOS: tuple[Scenario, ...] = (
                                             ("http_cut", FACEBOOK, RESET)),
     ),
     single(
+        "server_resets",
+        "Facebook's own server resets every connection at its first data segment (no censorship): "
+        "the handshake completes, then the ClientHello (any SNI) or the GET is answered with the "
+        "host's own RST (TTL 55), for the vantage and the outside control alike. Twin of tcp_rst.",
+        [("site_reset", FB)],
+        expect(facebook_web=TWIN, facebook_http=TWIN),
+        checks=FB_BLOCKED_CHECKS + (("dns_authentic", FACEBOOK), ("tcp_ok", FACEBOOK),
+                                    ("tls_failure", "facebook-web", RESET),
+                                    ("tls_control_failure", "facebook-web", RESET),
+                                    ("http_failure", "facebook-http", RESET)),
+    ),
+    single(
         "sni_throttle",
         "SNI-keyed throttling: the ClientHello naming facebook.lab marks its connection (CONNMARK) "
         "and tc htb shapes the server's packets of marked connections to 64 kbit/s; the harmless "
@@ -583,6 +595,7 @@ TWINS: Mapping[str, str] = MappingProxyType({
     "dns_drop": "dead_nameserver",
     "forged_cert": "self_signed_cert",
     "midbody_rst": "server_crash",
+    "tcp_rst": "server_resets",
     "sni_throttle": "slow_server",
     "redirect_blocked": "redirect_dead",
     "blockpage_foreign": "site_403",

@@ -6,6 +6,9 @@ in place of a site's nginx, on :80 and :443 (TLS with the lab's valid certificat
                     a RST (a server process crashing or being killed mid-response)
     --mode trickle  answers 200 and sends the body in --chunk-byte pieces every --interval seconds
                     (an overloaded server; the network itself is fast)
+    --mode reset    accepts the connection, then answers its first data segment (a ClientHello on
+                    :443, a GET on :80) with a RST of its own (SO_LINGER 0): a broken server or load
+                    balancer, whatever the SNI or Host
 
 Prints READY when listening. Only ever binds the addresses given (lab addresses).
 """
@@ -27,7 +30,7 @@ def main() -> None:
     ap.add_argument("--page", type=Path, required=True)
     ap.add_argument("--cert", required=True)
     ap.add_argument("--key", required=True)
-    ap.add_argument("--mode", choices=("crash", "trickle"), required=True)
+    ap.add_argument("--mode", choices=("crash", "trickle", "reset"), required=True)
     ap.add_argument("--crash-after", type=int, default=4096)
     ap.add_argument("--chunk", type=int, default=1024)
     ap.add_argument("--interval", type=float, default=0.1)
@@ -63,8 +66,21 @@ async def serve(args) -> None:
                 ssl.SSLError):
             writer.transport.abort()
 
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await asyncio.wait_for(reader.read(1), 10)
+        except (OSError, TimeoutError):
+            pass
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
     servers = []
     for ip in args.ip:
+        if args.mode == "reset":  # plain TCP on both ports: the reset comes before any TLS
+            servers.append(await asyncio.start_server(reset, ip, 80, reuse_address=True))
+            servers.append(await asyncio.start_server(reset, ip, 443, reuse_address=True))
+            continue
         servers.append(await asyncio.start_server(handle, ip, 80, reuse_address=True))
         servers.append(await asyncio.start_server(handle, ip, 443, ssl=tls, reuse_address=True))
     print("READY", flush=True)
